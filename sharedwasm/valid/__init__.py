@@ -1,0 +1,1 @@
+"""L2: validation (spec chapter 3)."""
