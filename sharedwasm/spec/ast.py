@@ -55,7 +55,7 @@ class Import:
     module: str
     name: str
     kind: str           # "func" | "table" | "memory" | "global" | "tag"
-    desc: object        # type index (func, tag) or TableType / MemType / GlobalType
+    desc: object        # type index (func) or TableType / MemType / GlobalType / TagType
 
 
 @dataclass(slots=True)
@@ -71,6 +71,9 @@ class Func:
     locals: list[tuple[int, str]] = field(default_factory=list)   # runs (count, type) as encoded
     body: Expr = field(default_factory=list)
     offset: int = -1    # byte offset of the body in the binary, for error messages
+    # the body (locals and code) as encoded; reused by the encoder while it still decodes to
+    # the same locals and instructions, so padded LEB128s of tool output survive
+    body_hint: bytes | None = None
 
     def local_types(self) -> list[str]:
         return [t for n, t in self.locals for _ in range(n)]
@@ -158,5 +161,5 @@ class Module:
         return [i.desc for i in self.imported("global")] + [g.type for g in self.globals]
 
     def tag_types(self) -> list[FuncType]:
-        return [self.types[i.desc] for i in self.imported("tag")] + \
+        return [self.types[i.desc.type_index] for i in self.imported("tag")] + \
                [self.types[t.type_index] for t in self.tags]
