@@ -44,9 +44,6 @@ KNOWN = {
     ("core/binary-leb128", 1015): "data segment flag 2 with memory 0: the text parser maps "
                                   "(memory 0) to flag 0, as wasm-tools does",
     ("core/binary-leb128", 1024): "data segment flag 2 with memory 0 (as above)",
-    ("core/binary", 385): "zero-count local runs: the text parser does not read "
-                          "(@sharedwasm.locals ...) yet",
-    ("exceptions/binary", 385): "zero-count local runs (as above)",
 }
 
 
@@ -273,3 +270,17 @@ def test_duplicate_or_invalid_names_stay_numeric():
     text = print_module(m)
     assert "$" not in text
     assert "call 1" in text
+
+
+def test_annotations_carry_data_count_and_local_runs():
+    """A data count section nobody needs and split/empty local runs survive print -> parse."""
+    from sharedwasm.spec.ast import Data, Func, Instr
+    from sharedwasm.spec.types import FuncType, Limits, MemType
+    m = ast.Module(types=[FuncType()], mems=[MemType(Limits(1))],
+                   funcs=[Func(0, [(0, "i32"), (2, "i64"), (1, "i64")], [Instr("nop")])],
+                   datas=[Data(b"ab", "passive")], data_count=1)
+    data = encode_module(m)
+    again = parse_module(print_module(decode_module(data)))
+    assert again.data_count == 1
+    assert again.funcs[0].locals == [(0, "i32"), (2, "i64"), (1, "i64")]
+    assert encode_module(again) == data

@@ -180,9 +180,14 @@ def _read_lane(cur: Cursor, scope: FuncScope, op: OpInfo) -> int:
         raise error_at(node, bad) from None
 
 
+def _is_literal(node: Atom) -> bool:
+    """A lane literal, or a malformed token where one belongs; stops before the next instruction."""
+    return node.kind in ("number", "reserved") or (node.kind == "keyword" and node.text not in OPS)
+
+
 def _read_shuffle(cur: Cursor, scope: FuncScope, op: OpInfo) -> tuple[int, ...]:
     lanes = []
-    while isinstance(node := cur.peek(), Atom):
+    while isinstance(node := cur.peek(), Atom) and _is_literal(node):
         cur.i += 1
         try:
             lanes.append(numbers.parse_nat(node.text, 8))
@@ -205,7 +210,7 @@ def _read_v128(cur: Cursor, scope: FuncScope, op: OpInfo) -> bytes:
     parse = (lambda t: numbers.parse_int(t, bits)) if kind == "i" else \
         (lambda t: numbers.parse_float(t, bits))
     start = cur.i
-    while isinstance(cur.peek(), Atom):
+    while isinstance(node := cur.peek(), Atom) and _is_literal(node):
         cur.i += 1
     if cur.i - start != count:
         raise error_at(cur.peek() or cur.owner, "wrong number of lane literals")

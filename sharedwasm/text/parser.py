@@ -249,16 +249,23 @@ class ModuleContext:
         self._declare(fields)
         self._next_def = {s: 0 for s in SPACES}
         m = self.module
+        data_count: int | None = None
         for node in fields:
             if not isinstance(node, List):
                 raise unexpected(node)
             if node.annotation is not None:
                 if node.annotation == "custom":
                     self._custom(node)
+                elif node.annotation == "sharedwasm.datacount":
+                    data_count = self._limit(node.items[0], 32) if len(node.items) == 1 else None
+                    if data_count is None:
+                        raise unexpected(node)
                 continue
             _FIELDS[node.head()](self, node)
         m.types = self.types
-        if any(i.name in _DATA_INDEX_USERS for f in m.funcs for i in f.body):
+        if data_count is not None:
+            m.data_count = data_count
+        elif any(i.name in _DATA_INDEX_USERS for f in m.funcs for i in f.body):
             m.data_count = len(m.datas)
         return m
 
@@ -395,8 +402,26 @@ class ModuleContext:
                     runs[-1] = (runs[-1][0] + 1, vt)
                 else:
                     runs.append((1, vt))
+        runs = self._local_runs(cur, runs)
         body = parse_expr(node, cur.i, FuncScope(self, locals_))
         self.module.funcs.append(ast.Func(type_index, runs, body))
+
+    def _local_runs(self, cur: Cursor, runs: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """``(@sharedwasm.locals (N t)*)`` gives the binary's local runs when the printer
+        could not express them with ``(local ...)`` (empty or split runs)."""
+        node = cur.peek()
+        if not isinstance(node, List) or node.annotation != "sharedwasm.locals":
+            return runs
+        cur.i += 1
+        given = []
+        for item in node.items:
+            if not (isinstance(item, List) and item.annotation is None and len(item.items) == 2):
+                raise unexpected(item)
+            count = self._limit(item.items[0], 32)
+            given.append((count, self.valtype(item.items[1])))
+        if [t for n, t in given for _ in range(n)] != [t for n, t in runs for _ in range(n)]:
+            raise error_at(node, "local runs do not match the declared locals")
+        return given
 
     def _limits(self, cur: Cursor, bits: int = 32) -> Limits:
         lo = self._limit(cur.next(), bits)
