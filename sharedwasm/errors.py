@@ -81,4 +81,4 @@ Features = frozenset
 WASM2_FEATURES: frozenset[str] = frozenset({
     "mvp", "sign-ext", "sat-trunc", "multi-value", "reference-types", "bulk-memory", "simd"})
 #: everything sharedwasm implements; the default everywhere
-ALL_FEATURES: frozenset[str] = WASM2_FEATURES | {"threads", "exceptions"}
+ALL_FEATURES: frozenset[str] = WASM2_FEATURES | {"threads", "exceptions", "tail-call"}

@@ -29,7 +29,9 @@ REALWORLD_DIR = Path(os.environ.get("SHAREDWASM_REALWORLD_DIR",
 SUITES = {
     "core": WASM2_FEATURES,
     "threads": WASM2_FEATURES | {"threads"},
-    "exceptions": WASM2_FEATURES | {"exceptions"},
+    # the exception-handling proposal builds on tail calls (try_table.wast uses return_call)
+    "exceptions": WASM2_FEATURES | {"exceptions", "tail-call"},
+    "wasm3/tail-call": WASM2_FEATURES | {"tail-call"},
 }
 assert all(f <= ALL_FEATURES for f in SUITES.values())
 

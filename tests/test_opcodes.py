@@ -127,6 +127,8 @@ CUSTOM: dict[str, tuple[tuple, tuple, list[Instr]]] = {
     "return": (E, E, [Instr("return")]),
     "call": (E, E, [Instr("call", (0,))]),
     "call_indirect": (I32, E, [lg(0), Instr("call_indirect", (2, 0))]),
+    "return_call": (E, E, [Instr("return_call", (0,))]),
+    "return_call_indirect": (I32, E, [lg(0), Instr("return_call_indirect", (2, 0))]),
     "drop": (I32, E, [lg(0), Instr("drop")]),
     "select": (("i32", "i32", "i32"), I32, [lg(0), lg(1), lg(2), Instr("select")]),
     "select_t": (("externref", "externref", "i32"), ("externref",),

@@ -46,8 +46,6 @@ ACCEPTED = {"module", "assert_unlinkable", "assert_uninstantiable", "assert_trap
 OUT_OF_SCOPE = {
     ("threads/imports", 309, 319): "the threads proposal's copy predates reference types; "
                                    "multiple tables are valid in WebAssembly 2.0",
-    ("exceptions/try_table", 10, 10): "the module uses return_call (tail calls: "
-                                      "WebAssembly 3.0, not in scope)",
 }
 
 

@@ -34,7 +34,7 @@ PREFIX_THREADS = 0xFE
 PREFIXES = (PREFIX_MISC, PREFIX_SIMD, PREFIX_THREADS)
 
 FEATURES = ("mvp", "sign-ext", "sat-trunc", "reference-types", "bulk-memory", "simd",
-            "threads", "exceptions", "multi-value")
+            "threads", "exceptions", "multi-value", "tail-call")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +97,8 @@ for _name, _code, _imms, _feat in [
     ("end", 0x0B, "", "mvp"), ("br", 0x0C, "labelidx", "mvp"), ("br_if", 0x0D, "labelidx", "mvp"),
     ("br_table", 0x0E, "labelvec labelidx", "mvp"), ("return", 0x0F, "", "mvp"),
     ("call", 0x10, "funcidx", "mvp"), ("call_indirect", 0x11, "typeidx tableidx", "mvp"),
+    ("return_call", 0x12, "funcidx", "tail-call"),
+    ("return_call_indirect", 0x13, "typeidx tableidx", "tail-call"),
     ("try_table", 0x1F, "blocktype catches", "exceptions"),
     ("drop", 0x1A, "", "mvp"), ("select", 0x1B, "", "mvp"),
     ("select_t", 0x1C, "valtypes", "reference-types"),

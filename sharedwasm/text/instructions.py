@@ -311,6 +311,7 @@ def _lane_access(cur: Cursor, scope: FuncScope, op: OpInfo) -> tuple:
 SPECIAL: dict[str, Callable] = {
     "br_table": _br_table,
     "call_indirect": _call_indirect,
+    "return_call_indirect": _call_indirect,
     "table.init": _table_init,
     "table.copy": _two_optional("table"),
     "memory.init": _memory_init,

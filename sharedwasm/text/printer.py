@@ -162,6 +162,8 @@ _SPECIAL: dict[str, Callable[[tuple, _Ctx], str]] = {
     "select_t": lambda a, c: "select " + _IMM_TEXT["valtypes"](a[0], c),
     "call_indirect": lambda a, c: "call_indirect " + (f"{a[1]} " if a[1] else "")
     + f"(type {a[0]})",
+    "return_call_indirect": lambda a, c: "return_call_indirect " + (f"{a[1]} " if a[1] else "")
+    + f"(type {a[0]})",
     "table.init": lambda a, c: "table.init " + (f"{a[1]} " if a[1] else "") + str(a[0]),
     "memory.init": lambda a, c: "memory.init " + (f"{a[1]} " if a[1] else "") + str(a[0]),
     "memory.copy": lambda a, c: ("memory.copy " + _pair_if_nonzero(a[0], a[1])).rstrip(),

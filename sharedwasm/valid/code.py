@@ -295,6 +295,28 @@ def _call(v: State, args: tuple) -> None:
     v.stk.extend(results)
 
 
+def _return_call(v: State, args: tuple) -> None:
+    _tail(v, v.ctx.sig(_index(v.ctx.funcs, args[0], "function")))
+
+
+def _return_call_indirect(v: State, args: tuple) -> None:
+    ctx = v.ctx
+    if _index(ctx.tables, args[1], "table").elem != "funcref":
+        raise ValidationError("type mismatch: return_call_indirect needs a funcref table")
+    pop_i32(v)
+    _tail(v, ctx.sig(_index(ctx.types, args[0], "type")))
+
+
+def _tail(v: State, sig: tuple) -> None:
+    """A tail call hands the callee's results straight to this function's caller."""
+    params, results = sig
+    if tuple(results) != tuple(v.results):
+        raise ValidationError("type mismatch: tail call results differ from the function's")
+    if params:
+        pop_vals(v, params)
+    set_unreachable(v)
+
+
 def _call_indirect(v: State, args: tuple) -> None:
     ctx = v.ctx
     table = _index(ctx.tables, args[1], "table")
@@ -564,6 +586,7 @@ RULES: dict = {
     "else": _else, "end": _end, "try_table": _try_table, "throw": _throw,
     "throw_ref": _throw_ref, "br": _br, "br_if": _br_if, "br_table": _br_table,
     "return": _return, "call": _call, "call_indirect": _call_indirect,
+    "return_call": _return_call, "return_call_indirect": _return_call_indirect,
     "drop": _drop, "select": _select, "select_t": _select_t,
     "local.get": _local_get, "local.set": _local_set, "local.tee": _local_tee,
     "global.get": _global_get, "global.set": _global_set,
