@@ -7,6 +7,8 @@ package stays cheap.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 from .errors import (CompileError, LinkError, MalformedError, ParseError,  # noqa: F401
                      RuntimeError, ValidationError)
@@ -23,6 +25,22 @@ _LAZY = {
     "wasm2wat": "sharedwasm.api.module",
     "compile": "sharedwasm.api.module",
     "compile_streaming": "sharedwasm.api.module",
+    "Instance": "sharedwasm.api.instance",
+    "instantiate": "sharedwasm.api.instance",
+    "instantiate_streaming": "sharedwasm.api.instance",
+    "Function": "sharedwasm.api.objects",
+    "Memory": "sharedwasm.api.objects",
+    "Table": "sharedwasm.api.objects",
+    "Global": "sharedwasm.api.objects",
+    "Tag": "sharedwasm.api.objects",
+    "Exception": "sharedwasm.api.objects",
+    "WASI": "sharedwasm.wasi",
+    "atomics": "sharedwasm.concurrency",
+    "Worker": "sharedwasm.concurrency.worker",
+    "WorkerError": "sharedwasm.concurrency.worker",
+    "WorkerDied": "sharedwasm.concurrency.worker",
+    "run_parallel": "sharedwasm.concurrency.parallel",
+    "WorkerPool": "sharedwasm.concurrency.parallel",
     "ALL_FEATURES": "sharedwasm.errors",
     "WASM2_FEATURES": "sharedwasm.errors",
 }
@@ -42,3 +60,26 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """The package's module type: ``compile`` stays the public function.
+
+    Importing the subpackage ``sharedwasm.compile`` (the execution tiers) binds it as an
+    attribute of the package, which would replace ``wasm.compile``; this property keeps
+    the API's function there (the subpackage stays reachable through ``sys.modules`` and
+    ``from sharedwasm.compile import ...``).
+    """
+
+    @property
+    def compile(self):
+        chosen = globals().get("_compile_override")
+        return chosen if chosen is not None else __getattr__("compile")
+
+    @compile.setter
+    def compile(self, value) -> None:
+        if not isinstance(value, types.ModuleType):
+            globals()["_compile_override"] = value
+
+
+sys.modules[__name__].__class__ = _Package

@@ -164,11 +164,35 @@ def _validate(args) -> int:
     return 1 if failed else 0
 
 
-#: subcommand name -> function that adds its parser (later phases add ``run``)
+# -- spectest ------------------------------------------------------------------------------
+def _add_spectest(sub) -> None:
+    from .spectest.report import add_parser
+    add_parser(sub, _features)
+
+
+# -- run -----------------------------------------------------------------------------------
+def _load_module(path: str, features_spec: str | None):
+    """The validated Module of a .wasm/.wat file, or a CommandError."""
+    from .api.module import Module
+    features = _features(features_spec)
+    try:
+        return Module(_binary_of(path, _read(path), features), features=features)
+    except CompileError as err:
+        raise CommandError(_located(err, path)) from None
+
+
+def _add_run(sub) -> None:
+    from .wasi.cli import add_parser
+    add_parser(sub, CommandError, _load_module)
+
+
+#: subcommand name -> function that adds its parser
 COMMANDS: dict[str, Callable] = {
     "wat2wasm": _add_wat2wasm,
     "wasm2wat": _add_wasm2wat,
     "validate": _add_validate,
+    "spectest": _add_spectest,
+    "run": _add_run,
 }
 
 

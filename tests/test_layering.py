@@ -23,7 +23,6 @@ LAYERS = {
     "api": 5,
     "concurrency": 6,
     "wasi": 6,
-    "spectest": 6,
     # the tools on top: the script runner drives the engine through the public API
     "spectest": 7, "cli": 7, "__main__": 7, "__init__": 7,
 }

@@ -31,7 +31,7 @@ _STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 # One alternative per token class; ``tok`` is a run of token characters and strings.
 _SCAN = re.compile(r'''
     (?P<ws>[ \t\n\r]+)
-  | (?P<lc>;;[^\n]*)
+  | (?P<lc>;;[^\n\r]*)
   | (?P<bc>\(;)
   | (?P<ann>\(@)
   | (?P<lp>\()

@@ -1,0 +1,171 @@
+"""Lowerings of numeric instructions: one expression template per mnemonic.
+
+Templates use ``{0}``, ``{1}`` for the operands (bottom first). Cheap operations are inline
+Python expressions with explicit masks (i32/i64 are unsigned ints); the rest call helpers
+of ``runtime.numerics`` bound under the names in ``helpers.NAMESPACE``. ``TRAPPING`` lists
+the ones that may trap (their results are "impure": evaluated in wasm order).
+"""
+from __future__ import annotations
+
+from ...runtime.numerics import f32_from_bits, f64_from_bits
+from .codegen import FunctionCompiler
+from .helpers import NAMESPACE
+
+__all__ = ["NUMERIC", "TEMPLATES", "TRAPPING", "float_literal"]
+
+_W = {"i32": (32, "4294967295", "0x80000000"),
+      "i64": (64, "18446744073709551615", "0x8000000000000000")}
+
+TEMPLATES: dict[str, str] = {}
+TRAPPING: set[str] = set()
+
+
+def _int_family(t: str) -> None:
+    bits, mask, sign = _W[t]
+    sh = bits - 1
+    TEMPLATES.update({
+        f"{t}.eqz": "({0} == 0)",
+        f"{t}.eq": "({0} == {1})", f"{t}.ne": "({0} != {1})",
+        f"{t}.lt_u": "({0} < {1})", f"{t}.gt_u": "({0} > {1})",
+        f"{t}.le_u": "({0} <= {1})", f"{t}.ge_u": "({0} >= {1})",
+        f"{t}.lt_s": f"(({{0}} ^ {sign}) < ({{1}} ^ {sign}))",
+        f"{t}.gt_s": f"(({{0}} ^ {sign}) > ({{1}} ^ {sign}))",
+        f"{t}.le_s": f"(({{0}} ^ {sign}) <= ({{1}} ^ {sign}))",
+        f"{t}.ge_s": f"(({{0}} ^ {sign}) >= ({{1}} ^ {sign}))",
+        f"{t}.clz": f"clz{bits}({{0}})", f"{t}.ctz": f"ctz{bits}({{0}})",
+        f"{t}.popcnt": "({0}).bit_count()",
+        f"{t}.add": f"(({{0}} + {{1}}) & {mask})",
+        f"{t}.sub": f"(({{0}} - {{1}}) & {mask})",
+        f"{t}.mul": f"(({{0}} * {{1}}) & {mask})",
+        f"{t}.div_s": f"div_s{bits}({{0}}, {{1}})",
+        f"{t}.div_u": "({0} // {1})",
+        f"{t}.rem_s": f"rem_s{bits}({{0}}, {{1}})",
+        f"{t}.rem_u": "({0} % {1})",
+        f"{t}.and": "({0} & {1})", f"{t}.or": "({0} | {1})", f"{t}.xor": "({0} ^ {1})",
+        f"{t}.shl": f"(({{0}} << ({{1}} & {sh})) & {mask})",
+        f"{t}.shr_u": f"({{0}} >> ({{1}} & {sh}))",
+        f"{t}.shr_s": f"(((({{0}} ^ {sign}) - {sign}) >> ({{1}} & {sh})) & {mask})",
+        f"{t}.rotl": f"rotl{bits}({{0}}, {{1}})", f"{t}.rotr": f"rotr{bits}({{0}}, {{1}})",
+        f"{t}.extend8_s": f"(((({{0}} & 0xFF) ^ 0x80) - 0x80) & {mask})",
+        f"{t}.extend16_s": f"(((({{0}} & 0xFFFF) ^ 0x8000) - 0x8000) & {mask})",
+    })
+    TRAPPING.update({f"{t}.div_s", f"{t}.div_u", f"{t}.rem_s", f"{t}.rem_u"})
+
+
+def _float_family(t: str) -> None:
+    r = "fround" if t == "f32" else ""
+    TEMPLATES.update({
+        f"{t}.eq": "({0} == {1})", f"{t}.ne": "({0} != {1})", f"{t}.lt": "({0} < {1})",
+        f"{t}.gt": "({0} > {1})", f"{t}.le": "({0} <= {1})", f"{t}.ge": "({0} >= {1})",
+        f"{t}.abs": "abs({0})", f"{t}.neg": "(-{0})",
+        f"{t}.ceil": "fceil({0})", f"{t}.floor": "ffloor({0})", f"{t}.trunc": "ftrunc({0})",
+        f"{t}.nearest": "fnearest({0})",
+        f"{t}.sqrt": "f32_sqrt({0})" if t == "f32" else "fsqrt({0})",
+        f"{t}.add": f"{r}({{0}} + {{1}})", f"{t}.sub": f"{r}({{0}} - {{1}})",
+        f"{t}.mul": f"{r}({{0}} * {{1}})",
+        f"{t}.div": "f32_div({0}, {1})" if t == "f32" else "fdiv({0}, {1})",
+        f"{t}.min": "fmin({0}, {1})", f"{t}.max": "fmax({0}, {1})",
+        f"{t}.copysign": "copysign({0}, {1})",
+    })
+
+
+_int_family("i32")
+_int_family("i64")
+_float_family("f32")
+_float_family("f64")
+TEMPLATES["i64.extend32_s"] = "(((({0} & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000) & 18446744073709551615)"
+TEMPLATES.update({
+    "i32.wrap_i64": "({0} & 4294967295)",
+    "i64.extend_i32_s": "((({0} ^ 0x80000000) - 0x80000000) & 18446744073709551615)",
+    "i64.extend_i32_u": "{0}",
+    "f32.demote_f64": "fround({0})",
+    "f64.promote_f32": "({0} * 1.0)",
+    "f32.convert_i32_s": "convert_i32_s_f32({0})",
+    "f32.convert_i32_u": "convert_i32_u_f32({0})",
+    "f32.convert_i64_s": "convert_i64_s_f32({0})",
+    "f32.convert_i64_u": "convert_i64_u_f32({0})",
+    "f64.convert_i32_s": "float(({0} ^ 0x80000000) - 0x80000000)",
+    "f64.convert_i32_u": "float({0})",
+    "f64.convert_i64_s": "float(({0} ^ 0x8000000000000000) - 0x8000000000000000)",
+    "f64.convert_i64_u": "float({0})",
+    "i32.reinterpret_f32": "f32_to_bits({0})",
+    "i64.reinterpret_f64": "f64_to_bits({0})",
+    "f32.reinterpret_i32": "f32_from_bits({0})",
+    "f64.reinterpret_i64": "f64_from_bits({0})",
+})
+for _dst in ("i32", "i64"):
+    for _src in ("f32", "f64"):
+        for _sx in ("s", "u"):
+            TEMPLATES[f"{_dst}.trunc_{_src}_{_sx}"] = f"trunc_{_dst}_{_sx}({{0}})"
+            TRAPPING.add(f"{_dst}.trunc_{_src}_{_sx}")
+            TEMPLATES[f"{_dst}.trunc_sat_{_src}_{_sx}"] = f"trunc_sat_{_dst}_{_sx}({{0}})"
+
+
+def float_literal(x: float, fc: FunctionCompiler) -> str:
+    """Python source for a float constant; NaNs and infinities become bound constants."""
+    if x != x or x in (float("inf"), float("-inf")):
+        return fc.mc.constant(x)
+    text = repr(x)
+    return f"({text})" if text.startswith("-") else text
+
+
+def _const_i(fc: FunctionCompiler, ins, pos: int) -> None:
+    mask = 0xFFFFFFFF if ins[0] == "i32.const" else 0xFFFFFFFFFFFFFFFF
+    fc.push_const(str(ins[1][0] & mask))
+
+
+def _const_f32(fc: FunctionCompiler, ins, pos: int) -> None:
+    fc.push_const(float_literal(f32_from_bits(ins[1][0]), fc))
+
+
+def _const_f64(fc: FunctionCompiler, ins, pos: int) -> None:
+    fc.push_const(float_literal(f64_from_bits(ins[1][0]), fc))
+
+
+#: operators whose result is a Python bool (turned into 0/1 only where it is stored)
+BOOLEAN = {n for n in TEMPLATES if n.split(".")[1] in (
+    "eqz", "eq", "ne", "lt", "gt", "le", "ge", "lt_s", "lt_u", "gt_s", "gt_u", "le_s", "le_u",
+    "ge_s", "ge_u")}
+#: operators whose result is a bool exactly when all operands are
+_BOOL_PRESERVING = {n for n in TEMPLATES if n.split(".")[1] in ("and", "or", "xor")} | {
+    "i64.extend_i32_u"}
+
+
+def _literal_int(e) -> bool:
+    return not e.deps and not e.impure and e.expr.isdigit()
+
+
+def _fold(fc: FunctionCompiler, template: str, args: list) -> bool:
+    """Evaluate an integer operation on literals now; False when it cannot be folded."""
+    try:
+        value = eval(template.format(*[a.expr for a in args]), dict(NAMESPACE))
+    except Exception:
+        return False
+    if isinstance(value, float):
+        fc.push_const(float_literal(value, fc))
+    else:
+        fc.push_const(str(int(value)))
+    return True
+
+
+def _lowering(name: str, template: str, arity: int):
+    trapping = name in TRAPPING
+    boolean = name in BOOLEAN
+    preserving = name in _BOOL_PRESERVING
+    int_operands = name.split(".")[1].split("_")[-1] not in ("f32", "f64") and \
+        not name.startswith(("f32.", "f64."))
+
+    def lower(fc: FunctionCompiler, ins, pos: int) -> None:
+        args = fc.pop_n(arity)
+        if int_operands and all(_literal_int(a) for a in args) and _fold(fc, template, args):
+            return
+        fc.push_op(template, args, trapping,
+                   boolean or (preserving and all(a.boolean for a in args)))
+    return lower
+
+
+NUMERIC = {"i32.const": _const_i, "i64.const": _const_i, "f32.const": _const_f32,
+           "f64.const": _const_f64}
+for _name, _template in TEMPLATES.items():
+    _arity = 2 if "{1}" in _template else 1
+    NUMERIC[_name] = _lowering(_name, _template, _arity)

@@ -1,0 +1,68 @@
+"""The worker side of ``run_parallel`` / ``WorkerPool``: instantiate once, run many tasks.
+
+``task_server`` is a worker target: it instantiates the module (with the shared memory for
+its memory import), optionally runs an ``init`` callable, reports ``("ready", index)`` and
+then answers ``("task", i, fn, args)`` messages with ``("result", i, value)`` or
+``("error", i, exc, traceback)``. A task's ``fn`` is an export name (called with
+``*args``) or a callable called as ``fn(instance, *args)``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .child import WorkerScope, pack_error
+
+__all__ = ["task_server", "link_imports", "call_task", "run_standalone"]
+
+
+def link_imports(module: Any, memory: Any, imports: Any) -> dict:
+    """``imports`` plus ``memory`` under the module's (first) memory import."""
+    merged: dict = {name: dict(fields) for name, fields in (imports or {}).items()}
+    if memory is not None:
+        for desc in module.imports():
+            if desc.kind == "memory":
+                merged.setdefault(desc.module, {})[desc.name] = memory
+                break
+        else:
+            raise ValueError("memory= given but the module imports no memory")
+    return merged
+
+
+def call_task(instance: Any, fn: str | Callable, args: tuple) -> Any:
+    if isinstance(fn, str):
+        return instance.exports[fn](*args)
+    return fn(instance, *args)
+
+
+def task_server(scope: WorkerScope, module: Any, memory: Any, imports: Any,
+                init: Callable | None, index: int) -> None:
+    from ..api.instance import Instance
+    instance = Instance(module, link_imports(module, memory, imports))
+    if init is not None:
+        init(instance, index)
+    scope.post_message(("ready", index))
+    while True:
+        message = scope.receive()
+        _kind, i, fn, args = message
+        try:
+            value = call_task(instance, fn, args)
+        except BaseException as exc:     # every failure is the task's result
+            scope.post_message(("error", i, *pack_error(exc)[1:]))
+        else:
+            scope.post_message(("result", i, value))
+
+
+_standalone: dict[bytes, Any] = {}
+
+
+def run_standalone(module: Any, fn: str | Callable, args: tuple, imports: Any) -> Any:
+    """One task in a foreign executor's process (no shared memory); the instance is
+    reused by later tasks of the same module in that process when there are no imports."""
+    from ..api.instance import Instance
+    if imports:
+        return call_task(Instance(module, imports), fn, args)
+    key = module.binary
+    instance = _standalone.get(key)
+    if instance is None:
+        instance = _standalone[key] = Instance(module)
+    return call_task(instance, fn, args)
