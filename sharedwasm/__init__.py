@@ -7,8 +7,6 @@ package stays cheap.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 from .errors import (CompileError, LinkError, MalformedError, ParseError,  # noqa: F401
                      RuntimeError, ValidationError)
@@ -61,25 +59,3 @@ def __getattr__(name: str) -> object:
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
-
-class _Package(types.ModuleType):
-    """The package's module type: ``compile`` stays the public function.
-
-    Importing the subpackage ``sharedwasm.compile`` (the execution tiers) binds it as an
-    attribute of the package, which would replace ``wasm.compile``; this property keeps
-    the API's function there (the subpackage stays reachable through ``sys.modules`` and
-    ``from sharedwasm.compile import ...``).
-    """
-
-    @property
-    def compile(self):
-        chosen = globals().get("_compile_override")
-        return chosen if chosen is not None else __getattr__("compile")
-
-    @compile.setter
-    def compile(self, value) -> None:
-        if not isinstance(value, types.ModuleType):
-            globals()["_compile_override"] = value
-
-
-sys.modules[__name__].__class__ = _Package

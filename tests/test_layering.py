@@ -19,7 +19,7 @@ LAYERS = {
     "binary": 1, "text": 1,
     "valid": 2,
     "runtime": 3,
-    "compile": 4,
+    "tiers": 4,
     "api": 5,
     "concurrency": 6,
     "wasi": 6,

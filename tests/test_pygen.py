@@ -6,7 +6,7 @@ import traceback
 
 import pytest
 
-from sharedwasm.compile import compile_module, instantiate, invoke
+from sharedwasm.tiers import compile_module, instantiate, invoke
 from sharedwasm.errors import CompileError
 from sharedwasm.errors import RuntimeError as Trap
 from sharedwasm.runtime import HostFunc, WasmThrow

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sharedwasm.compile import compile_module, instantiate, invoke
-from sharedwasm.compile.pygen import codegen
+from sharedwasm.tiers import compile_module, instantiate, invoke
+from sharedwasm.tiers.pygen import codegen
 from sharedwasm.runtime import WasmThrow
 from sharedwasm.text.parser import parse_module
 from sharedwasm.valid.validate import validate_module

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from ..compile import instantiate as tier_instantiate
+from ..tiers import instantiate as tier_instantiate
 from ..errors import LinkError
 from ..runtime.exceptions import WasmThrow
 from ..runtime.funcs import HostFunc

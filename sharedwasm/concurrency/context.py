@@ -15,7 +15,7 @@ __all__ = ["mp_context", "wait_ready", "PRELOAD"]
 
 #: modules the forkserver imports once, so every worker starts with them loaded
 PRELOAD = ["sharedwasm", "sharedwasm.api.module", "sharedwasm.api.instance",
-           "sharedwasm.api.objects", "sharedwasm.compile", "sharedwasm.runtime.shared_memory",
+           "sharedwasm.api.objects", "sharedwasm.tiers", "sharedwasm.runtime.shared_memory",
            "sharedwasm.concurrency.child", "sharedwasm.concurrency.tasks", "dill"]
 
 _lock = threading.Lock()
