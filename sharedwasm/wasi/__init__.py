@@ -10,12 +10,12 @@ The host side works only through the public objects (``Memory.buffer``, Python c
 as host functions), so it runs with any tier. Modules: ``errno`` (error numbers),
 ``abi`` (constants, layouts, guest memory), ``streams`` (stdio), ``fs`` (descriptor table),
 ``sandbox`` (path resolution), ``fdcalls``/``pathcalls``/``clocks``/``proccalls`` (the
-calls), ``cli`` (``python -m sharedwasm run``).
+calls), ``threads`` (wasi-threads), ``cli`` (``python -m sharedwasm run``).
 
 wasi-threads: ``WASI(thread_spawn=callable)`` adds the import ``wasi.thread-spawn``
 (``(i32 start_arg) -> i32 tid``); the callable gets the ``WASI`` object and the argument.
-The threads work provides the callable (spawning a worker that instantiates the module on
-the shared memory and calls ``wasi_thread_start``); without it the import is absent.
+``threads.ThreadGroup.spawn`` is that callable: each thread is a worker process on the
+shared memory (``threads``); without a callable the import is absent.
 """
 from __future__ import annotations
 

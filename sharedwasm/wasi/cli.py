@@ -5,7 +5,9 @@ Exit status: the program's ``proc_exit`` code (0 when ``_start`` returns); for
 ``--invoke``, 0 after printing the results. Failures print one line ``sharedwasm: error:
 ...``: status 1 for an unreadable file, a malformed or invalid module, a failed link (a
 missing import) or a bad ``--dir``; status 134 (128 + SIGABRT) for a trap, as wasmtime
-exits on Unix when wasm traps.
+exits on Unix when wasm traps. A module importing ``wasi.thread-spawn`` or a memory runs
+under a ``threads.ThreadGroup`` (threads as worker processes, the memory created from its
+import type); a trap or a failed worker in any thread gives 134.
 """
 from __future__ import annotations
 
@@ -104,24 +106,32 @@ def _show(value: Any) -> str:
 def run(args: Any) -> int:
     from ..api.instance import Instance
     from . import WASI, ProcExit
+    from .threads import ThreadError, ThreadGroup, needs_group
 
     module = _Hooks.load(args.file, args.features)
     argv0 = args.argv0 if args.argv0 is not None else args.file
+    env, preopens = _environment(args), _preopens(args.dir)
+    group = ThreadGroup(module) if needs_group(module) else None
     try:
         wasi = WASI(args=[argv0, *([] if args.invoke else args.args)],
-                    env=_environment(args), preopens=_preopens(args.dir),
-                    stdin=0, stdout=1, stderr=2)
+                    env=env, preopens=preopens,
+                    stdin=0, stdout=1, stderr=2,
+                    thread_spawn=group.spawn if group is not None else None)
     except OSError as err:
+        if group is not None:
+            group.close()
         raise _fail(f"cannot preopen {err.filename}: {err.strerror}") from None
     sys.stdout.flush()
     try:
-        instance = Instance(module, wasi.imports)
+        instance = Instance(module, group.imports(wasi) if group else wasi.imports)
         if args.invoke is not None:
             return _invoke(wasi, instance, args.invoke, args.args)
         for name in ("_start", "memory"):
             if name not in instance.exports:
                 raise _fail(f"{args.file}: not a WASI command (no export {name!r}); "
                             "use --invoke NAME to call a function")
+        if group is not None:
+            return _exit_status(group.start(wasi, instance))
         return _exit_status(wasi.start(instance))
     except ProcExit as exit_:
         return _exit_status(exit_.code)
@@ -135,7 +145,13 @@ def run(args: Any) -> int:
         wasi.flush()
         print("sharedwasm: error: wasm trap: call stack exhausted", file=sys.stderr)
         return TRAP_STATUS
+    except ThreadError as err:
+        wasi.flush()
+        print(f"sharedwasm: error: {err}", file=sys.stderr)
+        return TRAP_STATUS
     finally:
+        if group is not None:
+            group.close()
         wasi.close()
 
 
