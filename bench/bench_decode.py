@@ -11,7 +11,7 @@ run, the median of N repetitions of:
 - wasmtime-py's ``Module.validate`` (threads enabled), when ``wasmtime`` is installed
   (``pip install -e '.[bench]'``).
 
-Prints a table with MB/s and ratios and writes it to ``docs/performance.md``.
+Prints a table with MB/s and ratios and writes its section of ``docs/performance.md``.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import write_section  # noqa: E402
 from sharedwasm.binary.decode import decode_module  # noqa: E402
 from sharedwasm.errors import ALL_FEATURES  # noqa: E402
 from sharedwasm.valid.validate import validate_module  # noqa: E402
@@ -132,8 +133,7 @@ def main() -> int:
     text = render(rows, start_cost, args.runs, exe, wasmtime_validate is not None)
     print(text)
     if not args.no_write:
-        (ROOT / "docs" / "performance.md").write_text(text)
-        print(f"written to {ROOT / 'docs' / 'performance.md'}")
+        write_section("decode", text)
     return 0
 
 
@@ -163,7 +163,7 @@ def render(rows: list[dict], start_cost: float | None, runs: int, tool: str | No
         cells += [f"{total['wasmtime'] * 1e3:.2f}", f"{total['ours'] / total['wasmtime']:.0f}x"]
     lines.append("| " + " | ".join(cells) + " |")
     notes = [
-        "# Performance: decode + validate",
+        "## Decode + validate",
         "",
         f"Written by `bench/bench_decode.py` on {time.strftime('%Y-%m-%d')}: Python "
         f"{platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; median "

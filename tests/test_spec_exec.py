@@ -1,5 +1,7 @@
-"""The spec suites executed: every script of core (SIMD files included) and exceptions runs
-through the spec runner in-process, with its folder's features.
+"""The spec suites executed: every script of core (SIMD files included), threads and
+exceptions runs through the spec runner in-process, with its folder's features (the threads
+scripts' ``thread`` blocks in worker processes; ``test_spec_threads.py`` checks those
+closely).
 
 Each script must end with 0 failures. Assertions that need v128 values (or SIMD code) are
 skipped by the runner with a reason; the per-file counts land in the end-of-session
@@ -14,15 +16,13 @@ from sharedwasm.spectest.runner import run_file
 
 from suites import SUITES, need_spec, wast_files
 
-EXEC_SUITES = ("core", "exceptions")
+EXEC_SUITES = ("core", "threads", "exceptions")
+#: suites whose every command must run (no SIMD in them)
+NOTHING_SKIPPED = {"threads"}
 TABLE = "spec exec: passed/failed/skipped per script"
 
 #: "suite/stem" -> why it is known to fail (keep empty: the goal is zero failures)
-KNOWN_FAILING: dict[str, str] = {
-    "exceptions/try_table": "return_call / return_call_indirect inside try_table: the "
-                            "callee's exception is still caught by the replaced frame's "
-                            "handler (pygen)",
-}
+KNOWN_FAILING: dict[str, str] = {}
 
 
 def _params() -> list:
@@ -48,3 +48,5 @@ def test_script(suite: str, wast, report):
                     pytrace=False)
     if known:
         report.note(TABLE, f"{row} passes now: remove it from KNOWN_FAILING")
+    if suite in NOTHING_SKIPPED:
+        assert result.skipped == 0, f"{row}: skipped {dict(result.skips)}"

@@ -43,10 +43,7 @@ ACCEPTED = {"module", "assert_unlinkable", "assert_uninstantiable", "assert_trap
 #: commands whose expectation does not hold for the features in scope:
 #: (suite/script, first line, last line) -> reason. Each is reported; one that starts to
 #: behave as the script says is reported as well (then the entry can go).
-OUT_OF_SCOPE = {
-    ("threads/imports", 309, 319): "the threads proposal's copy predates reference types; "
-                                   "multiple tables are valid in WebAssembly 2.0",
-}
+OUT_OF_SCOPE: dict[tuple[str, int, int], str] = {}
 
 
 def out_of_scope(wast: Path, line: int) -> str | None:

@@ -17,6 +17,7 @@ import linecache
 from typing import Any, Callable
 
 from ..errors import RuntimeError as Trap
+from ..runtime import callstack
 from ..runtime.exceptions import WasmThrow
 from ..spec.types import FuncType
 from .convert import ARG_CODE, RESULT_CODE, wrapper_namespace
@@ -39,7 +40,8 @@ def _exhausted() -> Trap:
 
 def _namespace() -> dict[str, Any]:
     ns = wrapper_namespace()
-    ns.update(WasmThrow=WasmThrow, _exhausted=_exhausted, _hooks=Hooks)
+    ns.update(WasmThrow=WasmThrow, _exhausted=_exhausted, _hooks=Hooks,
+              _enter=callstack.enter, _leave=callstack.leave)
     return ns
 
 
@@ -71,12 +73,15 @@ def caller(ftype: FuncType) -> Callable[[Callable], Callable]:
         args = ", ".join(ARG_CODE[t].format(v=p) for t, p in zip(ftype.params, params))
         body = [f"def make(func):",
                 f"    def call({', '.join(params)}):",
+                f"        _enter()",
                 f"        try:",
                 f"            r = func({args})",
                 f"        except WasmThrow as throw:",
                 f"            raise _hooks.exception_out(throw) from None",
                 f"        except RecursionError:",
                 f"            raise _exhausted() from None",
+                f"        finally:",
+                f"            _leave()",
                 *(f"        {line}" for line in _results_from_wasm(ftype.results, "r")),
                 f"    return call"]
         make = _callers[ftype] = _compile("\n".join(body) + "\n", f"call {ftype}")

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 from ..errors import LinkError
 from ..spec import ast
 from ..spec.types import FuncType
+from . import callstack
 from .exceptions import TagInst
 from .funcs import HostFunc
 from .globals import GlobalInst
@@ -161,15 +162,19 @@ def results_of(func, value) -> list:
 def invoke(func, args: Sequence) -> list:
     """Call a function instance with internal values; returns the list of results.
 
-    Python's recursion limit stands for the wasm call stack: RecursionError (and a
-    MemoryError from very deep recursion) become the "call stack exhausted" trap.
+    Python's recursion limit stands for the wasm call stack (raised to
+    ``callstack.DEPTH_LIMIT`` while wasm runs): RecursionError (and a MemoryError from
+    very deep recursion) become the "call stack exhausted" trap.
     """
+    callstack.enter()
     try:
         value = func(*args)
     except RecursionError:
         raise Trap(STACK_EXHAUSTED) from None
     except MemoryError:
         raise Trap(STACK_EXHAUSTED) from None
+    finally:
+        callstack.leave()
     return results_of(func, value)
 
 

@@ -112,8 +112,8 @@ def add_parser(sub, parse_features: Callable[[str], frozenset[str]]) -> None:
     p = sub.add_parser(
         "spectest", help="run .wast spec scripts (files or folders)",
         description="Run WebAssembly script files (.wast): every command of the spec suites. "
-        "Features follow the suite folder (core: WebAssembly 2.0; threads, exceptions: 2.0 "
-        "plus that proposal) unless --features is given. Prints per-file counts and ends "
+        "Features follow the suite folder (core: WebAssembly 2.0; threads: 2.0 without "
+        "reference types, plus threads; exceptions: 2.0 plus that proposal) unless --features is given. Prints per-file counts and ends "
         "with 'N passed, M failed' (', K skipped'); exit status 1 when anything failed.")
     p.add_argument("paths", nargs="+", metavar="PATH", help=".wast files or folders")
     p.add_argument("--features", help="all, wasm2, or e.g. wasm2,threads (default: by folder)")

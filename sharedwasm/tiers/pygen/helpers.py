@@ -14,7 +14,7 @@ from ...runtime.exceptions import ExceptionInst, WasmThrow
 from ...runtime.traps import (INDIRECT_MISMATCH, INT_DIV_ZERO, NULL_EXN, OOB_MEMORY,
                               UNDEFINED_ELEMENT, UNINITIALIZED_ELEMENT, Trap)
 
-__all__ = ["NAMESPACE", "PY_ERRORS", "trap_of", "call_target", "throw_ref"]
+__all__ = ["NAMESPACE", "PY_ERRORS", "trap_of", "call_target", "throw_ref", "TailCall"]
 
 #: Python exceptions that generated code lets C-level operations raise for traps
 PY_ERRORS = (struct.error, IndexError, ZeroDivisionError)
@@ -40,6 +40,18 @@ def call_target(elements: list, i: int, ftype):
     return f
 
 
+class TailCall:
+    """A tail call still to be made: what a function with ``return_call`` returns instead
+    of calling, so the call happens in its trampoline, outside the caller's frame (and
+    outside its handlers), and tail recursion runs in constant stack."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn, args: tuple):
+        self.fn = fn
+        self.args = args
+
+
 def throw_ref(exn) -> BaseException:
     if exn is None:
         return Trap(NULL_EXN)
@@ -59,7 +71,7 @@ NAMESPACE: dict = {
     "__builtins__": __builtins__,
     "Trap": Trap, "CompileError": CompileError, "WasmThrow": WasmThrow, "ExceptionInst": ExceptionInst,
     "PY_ERRORS": PY_ERRORS, "trap_of": trap_of, "call_target": call_target,
-    "throw_ref": throw_ref, "copysign": math.copysign,
+    "throw_ref": throw_ref, "TailCall": TailCall, "copysign": math.copysign,
     **_structs(),
 }
 for _mod, _names in (

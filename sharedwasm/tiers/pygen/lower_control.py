@@ -223,16 +223,39 @@ def _call_indirect(fc: FunctionCompiler, ins, pos: int) -> None:
     fc.after_call()
 
 
+def _in_try(fc: FunctionCompiler) -> bool:
+    return any(c.kind == "try_table" for c in fc.ctl)
+
+
 def _return_call(fc: FunctionCompiler, ins, pos: int) -> None:
-    """Tail call (as a plain call followed by return: Python has no tail calls)."""
-    _call(fc, ins, pos)
-    fc.emit_return()
+    """Tail call: the function returns a ``TailCall`` that its trampoline makes (Python
+    has no tail calls). A callee that makes no tail calls itself is called directly when
+    no ``try_table`` of this frame could catch what it throws."""
+    idx = ins[1][0]
+    ft = fc.mc.func_types[idx]
+    args = _args_in_order(fc, len(ft.params))
+    vals = ", ".join(a.val for a in args)
+    if idx in fc.mc.tail_funcs:
+        fc.emit(f"return TailCall(t{idx}, ({vals}{',' if args else ''}))")
+    elif idx >= fc.mc.n_imported and not _in_try(fc):
+        fc.emit(f"return f{idx}({vals})")
+    else:
+        fn = f"f{idx}" if idx >= fc.mc.n_imported else f'getattr(f{idx}, "tail", f{idx})'
+        fc.emit(f"return TailCall({fn}, ({vals}{',' if args else ''}))")
     fc.kill()
 
 
 def _return_call_indirect(fc: FunctionCompiler, ins, pos: int) -> None:
-    _call_indirect(fc, ins, pos)
-    fc.emit_return()
+    typeidx, tableidx = ins[1]
+    n = len(fc.mc.module.types[typeidx].params)
+    if any(e.impure for e in fc.stack[len(fc.stack) - n - 1:]):
+        fc.flush_impure()
+    idx = fc.pop()
+    args = _args_in_order(fc, n)
+    t = fc.temp()
+    fc.emit(f"{t} = call_target(E{tableidx}, {idx.expr}, TY{typeidx})")
+    vals = "".join(f"{a.val}, " for a in args)
+    fc.emit(f'return TailCall(getattr({t}, "tail", {t}), ({vals}))')
     fc.kill()
 
 

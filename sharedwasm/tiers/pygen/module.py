@@ -31,6 +31,7 @@ __all__ = ["CompiledModule", "compile_module", "LOWERINGS"]
 #: mnemonic -> lowering, for every instruction this tier executes
 LOWERINGS: dict = {**CONTROL, **VARIABLE, **NUMERIC, **MEMORY, **REFERENCE}
 
+_TAIL_CALLS = frozenset({"return_call", "return_call_indirect"})
 _ZERO = {"i32": "0", "i64": "0", "f32": "0.0", "f64": "0.0"}
 
 
@@ -63,6 +64,11 @@ class ModuleCompiler:
         self.tag_types = info.tag_types
         self.constants: dict = {}
         self.has_memory = bool(info.mem_types)
+        self.n_imported = len(module.imported("func"))
+        #: defined functions that make tail calls: each is a body ``t<i>`` returning
+        #: ``TailCall`` requests and a trampoline ``f<i>`` making them
+        self.tail_funcs = {fi.index for fi, func in zip(info.funcs, module.funcs)
+                           if any(ins[0] in _TAIL_CALLS for ins in func.body)}
 
     def func_name(self, index: int) -> str | None:
         return self.module.names.funcs.get(index)
@@ -97,7 +103,8 @@ def _function_source(mc: ModuleCompiler, fi, func: ast.Func) -> list[str]:
     nparams = len(fi.type.params)
     params = ", ".join(f"l{i}" for i in range(nparams))
     name = mc.func_name(fi.index)
-    out = [f"    def f{fi.index}({params}):",
+    tail = fi.index in mc.tail_funcs
+    out = [f"    def {'t' if tail else 'f'}{fi.index}({params}):",
            f"        # func {fi.index}{' $' + name if name else ''} {fi.type}"]
     for i, t in enumerate(fi.locals[nparams:], nparams):
         out.append(f"        l{i} = {_ZERO.get(t, 'None')}")
@@ -111,6 +118,13 @@ def _function_source(mc: ModuleCompiler, fi, func: ast.Func) -> list[str]:
     out.append("            if e_.__traceback__.tb_next is None:")
     out.append("                raise trap_of(e_) from None")
     out.append("            raise")
+    if tail:
+        out.extend([f"    def f{fi.index}({params}):",
+                    f"        r = t{fi.index}({params})",
+                    "        while r.__class__ is TailCall:",
+                    "            r = r.fn(*r.args)",
+                    "        return r",
+                    f"    f{fi.index}.tail = t{fi.index}"])
     return out
 
 
