@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 import sharedwasm as wasm
+from leaks import no_leaks, own_segments  # noqa: F401
 from sharedwasm import atomics
 from sharedwasm.concurrency import WorkerDied, WorkerError
-from sharedwasm.runtime.shared_memory import list_segments
 
 REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "realworld"
 
@@ -62,20 +62,6 @@ MP_WAT = '''(module (memory (import "env" "memory") 1 1 shared)
             (i64.extend_i32_u (i32.load (i32.const 0))))))'''
 
 
-def own_segments() -> list[str]:
-    """Segments this test process created (other runs on the machine may have theirs)."""
-    return [n for n in list_segments() if n.startswith(f"sharedwasm_{os.getpid()}_")]
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    before = set(own_segments())      # memories of earlier tests may await collection
-    yield
-    import multiprocess
-    for child in multiprocess.active_children():
-        child.join(5)
-    assert set(own_segments()) <= before, "a shared memory segment leaked"
-    assert not multiprocess.active_children(), "a worker process was left running"
 
 
 @pytest.fixture(scope="module")

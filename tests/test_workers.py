@@ -16,13 +16,10 @@ from pathlib import Path
 import pytest
 
 import sharedwasm as wasm
+from leaks import no_leaks, own_segments  # noqa: F401
 from sharedwasm.concurrency import RemoteTraceback, Worker, WorkerDied, WorkerError
-from sharedwasm.runtime.shared_memory import list_segments
 
 
-def own_segments() -> list[str]:
-    """Segments this test process created (other runs on the machine may have theirs)."""
-    return [n for n in list_segments() if n.startswith(f"sharedwasm_{os.getpid()}_")]
 
 WORKERS = Path(__file__).resolve().parent.parent / "workers"
 
@@ -32,15 +29,6 @@ WAIT_WAT = '''(module (memory (import "env" "memory") 1 1 shared)
   (func (export "set") (param i32 i32) (i32.atomic.store (local.get 0) (local.get 1))))'''
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    before = set(own_segments())      # memories of earlier tests may await collection
-    yield
-    import multiprocess
-    for child in multiprocess.active_children():
-        child.join(5)
-    assert set(own_segments()) <= before, "a shared memory segment leaked"
-    assert not multiprocess.active_children(), "a worker process was left running"
 
 
 def _echo(scope, greeting):

@@ -71,19 +71,19 @@ def caller(ftype: FuncType) -> Callable[[Callable], Callable]:
     if make is None:
         params = [f"a{i}" for i in range(len(ftype.params))]
         args = ", ".join(ARG_CODE[t].format(v=p) for t, p in zip(ftype.params, params))
-        body = [f"def make(func):",
+        body = ["def make(func):",
                 f"    def call({', '.join(params)}):",
-                f"        _enter()",
-                f"        try:",
+                "        _enter()",
+                "        try:",
                 f"            r = func({args})",
-                f"        except WasmThrow as throw:",
-                f"            raise _hooks.exception_out(throw) from None",
-                f"        except RecursionError:",
-                f"            raise _exhausted() from None",
-                f"        finally:",
-                f"            _leave()",
+                "        except WasmThrow as throw:",
+                "            raise _hooks.exception_out(throw) from None",
+                "        except RecursionError:",
+                "            raise _exhausted() from None",
+                "        finally:",
+                "            _leave()",
                 *(f"        {line}" for line in _results_from_wasm(ftype.results, "r")),
-                f"    return call"]
+                "    return call"]
         make = _callers[ftype] = _compile("\n".join(body) + "\n", f"call {ftype}")
     return make
 
