@@ -19,7 +19,6 @@ import argparse
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import write_section  # noqa: E402
+from _common import Progress, median_time, write_section  # noqa: E402
 from sharedwasm.binary.decode import decode_module  # noqa: E402
 from sharedwasm.errors import ALL_FEATURES  # noqa: E402
 from sharedwasm.valid.validate import validate_module  # noqa: E402
@@ -38,13 +37,6 @@ DEFAULT_DIR = Path(os.environ.get("SHAREDWASM_REALWORLD_DIR",
                                   ROOT.parent / "shared" / "realworld")) / "out"
 
 
-def median_time(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def ours(data: bytes) -> None:
@@ -75,23 +67,6 @@ def wasmtime_validator():
     engine = wasmtime.Engine(config)
     return lambda data: wasmtime.Module.validate(engine, data)
 
-
-class Progress:
-    """A one-line progress indicator on a terminal (silent otherwise)."""
-
-    def __init__(self, total: int):
-        self.total, self.done = total, 0
-        self.tty = sys.stderr.isatty()
-
-    def step(self, what: str) -> None:
-        self.done += 1
-        if self.tty:
-            sys.stderr.write(f"\r[{self.done}/{self.total}] {what:40}")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            sys.stderr.write("\r" + " " * 60 + "\r")
 
 
 def mbps(size: int, seconds: float) -> str:
