@@ -83,7 +83,8 @@ def main() -> int:
     if not files:
         print(f"no modules in {args.dir}", file=sys.stderr)
         return 1
-    exe = shutil.which("wasm-tools")
+    exe = shutil.which("wasm-tools", path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                           os.environ.get("PATH", "")]))
     wasmtime_validate = wasmtime_validator()
     progress = Progress(len(files) * (1 + bool(exe) + bool(wasmtime_validate)) + bool(exe))
     rows = []
