@@ -41,15 +41,23 @@ FLAT_ALWAYS = os.environ.get("SHAREDWASM_FLAT") == "1"
 class Entry:
     """One operand stack slot: ``expr`` is Python source; ``deps`` the variables it reads."""
 
-    __slots__ = ("expr", "deps", "impure", "depth", "boolean")
+    __slots__ = ("expr", "deps", "impure", "depth", "boolean", "bound", "raw", "fix", "mod")
 
     def __init__(self, expr: str, deps: frozenset = _NO_DEPS, impure: bool = False,
-                 depth: int = 0, boolean: bool = False):
+                 depth: int = 0, boolean: bool = False, bound: int | None = None,
+                 raw: str | None = None, fix: int = 0, mod: int = 0):
         self.expr = expr
         self.deps = deps
         self.impure = impure
         self.depth = depth
         self.boolean = boolean     # a Python bool (comparisons): fine as a condition
+        self.bound = bound         # a proven maximum of the value (None: its type's)
+        #: ``raw`` is congruent to the value modulo ``mod`` but not reduced (``expr`` is
+        #: ``raw`` masked); ``fix`` says ``raw`` lies in [0, 2 mod) (1) or (-mod, mod) (2),
+        #: so an assignment may reduce it with one test instead of a mask
+        self.raw = raw
+        self.fix = fix
+        self.mod = mod
 
     @property
     def val(self) -> str:
@@ -230,6 +238,23 @@ class FunctionCompiler:
         if depth > MAX_EXPR_DEPTH or len(expr) > MAX_EXPR_LEN:
             self.materialize(len(self.stack) - 1)
 
+    def push_entry(self, e: Entry) -> None:
+        self.stack.append(e)
+        if e.depth > MAX_EXPR_DEPTH or len(e.expr) > MAX_EXPR_LEN:
+            self.materialize(len(self.stack) - 1)
+
+    def emit_assign(self, name: str, e: Entry) -> None:
+        """``name = e``; a wrapped sum is assigned unreduced and then corrected by a test
+        (cheaper in CPython than masking a sum)."""
+        if e.fix == 1:
+            self.emit(f"{name} = {e.raw}")
+            self.emit(f"if {name} >= {e.mod}: {name} -= {e.mod}")
+        elif e.fix == 2:
+            self.emit(f"{name} = {e.raw}")
+            self.emit(f"if {name} < 0: {name} += {e.mod}")
+        else:
+            self.emit(f"{name} = {e.val}")
+
     def push_const(self, expr: str) -> None:
         self.stack.append(Entry(expr))
 
@@ -244,7 +269,7 @@ class FunctionCompiler:
         return vals
 
     def push_op(self, template: str, args: list[Entry], impure: bool = False,
-                boolean: bool = False) -> None:
+                boolean: bool = False, bound: int | None = None) -> None:
         """Push ``template`` filled with the operands' expressions."""
         deps = _NO_DEPS
         depth = 0
@@ -254,7 +279,8 @@ class FunctionCompiler:
             impure = impure or a.impure
             if a.depth > depth:
                 depth = a.depth
-        self.push(template.format(*[a.expr for a in args]), deps, impure, depth + 1, boolean)
+        self.push_entry(Entry(template.format(*[a.expr for a in args]), deps, impure,
+                              depth + 1, boolean, bound))
 
     def is_slot(self, p: int) -> bool:
         return self.stack[p].expr == f"s{p}"
@@ -266,10 +292,12 @@ class FunctionCompiler:
         if e.expr == name or (not e.deps and not e.impure):
             return
         self.write_var(name, p)
-        self.emit(f"{name} = {e.val}")
+        self.emit_assign(name, e)
         if p > self.max_slot:
             self.max_slot = p
-        self.stack[p] = slot(p)
+        canonical = slot(p)
+        canonical.bound = 1 if e.boolean else e.bound
+        self.stack[p] = canonical
 
     def write_var(self, name: str, skip: int = -1) -> None:
         """Before assigning ``name``: materialize pending entries that still read it
@@ -301,7 +329,7 @@ class FunctionCompiler:
             self.max_slot = top
         if len(pairs) == 1:
             p, v = pairs[0]
-            self.emit(f"s{p} = {v.val}")
+            self.emit_assign(f"s{p}", v)
         else:
             self.emit(", ".join(f"s{p}" for p, _ in pairs) + " = "
                       + ", ".join(v.val for _, v in pairs))

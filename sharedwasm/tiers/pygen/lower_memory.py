@@ -31,31 +31,49 @@ LOADS = {
 STORES = {
     "i32.store": "st_I(mem, {a}, {v})", "i64.store": "st_Q(mem, {a}, {v})",
     "f32.store": "f32_store(mem, {a}, {v})", "f64.store": "st_d(mem, {a}, {v})",
-    "i32.store8": "mem[{a}] = {v} & 255", "i32.store16": "st_H(mem, {a}, {v} & 65535)",
-    "i64.store8": "mem[{a}] = {v} & 255", "i64.store16": "st_H(mem, {a}, {v} & 65535)",
-    "i64.store32": f"st_I(mem, {{a}}, {{v}} & {_M32})",
+    "i32.store8": "mem[{a}] = {v}", "i32.store16": "st_H(mem, {a}, {v})",
+    "i64.store8": "mem[{a}] = {v}", "i64.store16": "st_H(mem, {a}, {v})",
+    "i64.store32": "st_I(mem, {a}, {v})",
 }
+#: narrow store -> the mask of its stored bits (skipped when the value provably fits)
+STORE_MASKS = {"i32.store8": 255, "i64.store8": 255, "i32.store16": 65535,
+               "i64.store16": 65535, "i64.store32": 4294967295}
+#: load -> the largest value it yields
+LOAD_BOUNDS = {"i32.load8_u": 255, "i64.load8_u": 255, "i32.load16_u": 65535,
+               "i64.load16_u": 65535, "i64.load32_u": 4294967295}
 
 
 def _address(addr: str, offset: int) -> str:
     return f"{addr} + {offset}" if offset else addr
 
 
-def _load(template: str):
+def _load(template: str, bound: int | None):
     def lower(fc: FunctionCompiler, ins, pos: int) -> None:
         a = fc.pop()
-        fc.push_op(template.replace("{a}", _address("{0}", ins[1][0].offset)), [a], True)
+        fc.push_op(template.replace("{a}", _address("{0}", ins[1][0].offset)), [a], True,
+                   bound=bound)
     return lower
 
 
-def _store(template: str):
+def _stored(v, mask: int | None) -> str:
+    """The source of a stored value, reduced to the stored bits when it may not fit."""
+    if mask is None:
+        return v.val
+    if v.boolean or (v.bound is not None and v.bound <= mask):
+        return v.val
+    if not v.deps and not v.impure and v.expr.isdigit():
+        return str(int(v.expr) & mask)
+    return f"{v.raw if v.raw is not None else v.expr} & {mask}"
+
+
+def _store(template: str, mask: int | None):
     def lower(fc: FunctionCompiler, ins, pos: int) -> None:
         if fc.stack[-1].impure and fc.stack[-2].impure:
             fc.materialize(len(fc.stack) - 2)
         a, v = fc.pop_n(2)
         fc.flush_impure()
         fc.emit(template.replace("{a}", _address(a.expr, ins[1][0].offset))
-                .replace("{v}", v.val))
+                .replace("{v}", _stored(v, mask)))
     return lower
 
 
@@ -131,8 +149,8 @@ def _fence(fc: FunctionCompiler, ins, pos: int) -> None:
     pass
 
 
-MEMORY = {name: _load(t) for name, t in LOADS.items()}
-MEMORY.update({name: _store(t) for name, t in STORES.items()})
+MEMORY = {name: _load(t, LOAD_BOUNDS.get(name)) for name, t in LOADS.items()}
+MEMORY.update({name: _store(t, STORE_MASKS.get(name)) for name, t in STORES.items()})
 MEMORY.update({
     "memory.size": _memory_size, "memory.grow": _memory_grow, "memory.fill": _memory_fill,
     "memory.copy": _memory_copy, "memory.init": _memory_init, "data.drop": _data_drop,

@@ -8,7 +8,7 @@ the ones that may trap (their results are "impure": evaluated in wasm order).
 from __future__ import annotations
 
 from ...runtime.numerics import f32_from_bits, f64_from_bits
-from .codegen import FunctionCompiler
+from .codegen import Entry, FunctionCompiler
 from .helpers import NAMESPACE
 
 __all__ = ["NUMERIC", "TEMPLATES", "TRAPPING", "float_literal"]
@@ -169,3 +169,132 @@ NUMERIC = {"i32.const": _const_i, "i64.const": _const_i, "f32.const": _const_f32
 for _name, _template in TEMPLATES.items():
     _arity = 2 if "{1}" in _template else 1
     NUMERIC[_name] = _lowering(_name, _template, _arity)
+
+
+# --- integer ring operations with proven ranges ------------------------------------------
+#
+# An i32/i64 value is exact (in [0, 2^N)) in ``Entry.expr``. Sums, differences, products,
+# bitwise operations and left shifts are also right modulo 2^N on unreduced operands, so a
+# chain of them carries ``Entry.raw`` and masks once, where an exact value is needed; and a
+# result whose operands' bounds keep it below 2^N needs no mask at all.
+
+def _bound(e, mask: int) -> int:
+    if e.boolean:
+        return 1
+    if e.bound is not None:
+        return e.bound
+    if _literal_int(e):
+        return int(e.expr)
+    return mask
+
+
+def _congruent(e) -> str:
+    return e.raw if e.raw is not None else e.expr
+
+
+def _ring(name: str, bits: int):
+    mask = (1 << bits) - 1
+    mod = 1 << bits
+    op = name.split(".")[1]
+    fallback = NUMERIC[name]
+
+    def lower(fc: FunctionCompiler, ins, pos: int) -> None:
+        a, b = fc.stack[-2], fc.stack[-1]
+        if _literal_int(a) and _literal_int(b):
+            fallback(fc, ins, pos)
+            return
+        del fc.stack[-2:]
+        deps = a.deps | b.deps if a.deps and b.deps else a.deps or b.deps
+        impure = a.impure or b.impure
+        depth = max(a.depth, b.depth) + 1
+        ba, bb = _bound(a, mask), _bound(b, mask)
+        ea, eb = a.val, b.val
+        exact = a.raw is None and b.raw is None
+        expr = raw = None
+        bound = None
+        fix = 0
+        if op == "add":
+            if ba + bb <= mask:
+                expr, bound = f"({ea} + {eb})", ba + bb
+            elif _literal_int(b) and a.expr.isidentifier():
+                c = int(b.expr)
+                raw, fix = f"({ea} + {c})", 1
+                expr = f"({ea} + {c} if {ea} < {mod - c} else {ea} - {mod - c})"
+            else:
+                raw, fix = f"({_congruent(a)} + {_congruent(b)})", 1 if exact else 0
+        elif op == "sub":
+            if _literal_int(b) and a.expr.isidentifier():
+                c = int(b.expr)
+                raw, fix = f"({ea} - {c})", 2
+                expr = f"({ea} - {c} if {ea} >= {c} else {ea} + {mod - c})"
+            else:
+                raw, fix = f"({_congruent(a)} - {_congruent(b)})", 2 if exact else 0
+        elif op == "mul":
+            if ba * bb <= mask:
+                expr, bound = f"({ea} * {eb})", ba * bb
+            else:
+                raw = f"({_congruent(a)} * {_congruent(b)})"
+        elif op == "and":
+            if a.raw is None or b.raw is None:
+                expr = f"({_congruent(a)} & {_congruent(b)})"
+                bound = min(x for x, e in ((ba, a), (bb, b)) if e.raw is None)
+            else:
+                raw = f"({a.raw} & {b.raw})"
+        elif op in ("or", "xor"):
+            sym = "|" if op == "or" else "^"
+            if exact:
+                expr = f"({ea} {sym} {eb})"
+                bound = (1 << max(ba, bb).bit_length()) - 1
+            else:
+                raw = f"({_congruent(a)} {sym} {_congruent(b)})"
+        else:   # shl by a literal
+            k = int(b.expr) & (bits - 1)
+            if (ba << k) <= mask:
+                expr, bound = f"({ea} << {k})", ba << k
+            else:
+                raw = f"({_congruent(a)} << {k})"
+        if expr is None:
+            expr = f"({raw} & {mask})"
+        boolean = op in ("and", "or", "xor") and a.boolean and b.boolean
+        if boolean:
+            expr = f"({a.expr} {'&' if op == 'and' else '|' if op == 'or' else '^'} {b.expr})"
+            raw, bound, fix = None, 1, 0
+        fc.push_entry(Entry(expr, deps, impure, depth, boolean, bound, raw, fix,
+                            mod if raw is not None else 0))
+    return lower
+
+
+def _shift(name: str, bits: int):
+    """Shifts by a literal count: the count is reduced now; ``shr`` of a value known to be
+    below the sign bit needs no sign handling."""
+    mask = (1 << bits) - 1
+    op = name.split(".")[1]
+    general = NUMERIC[name]
+    ring = _ring(name, bits) if op == "shl" else None
+
+    def lower(fc: FunctionCompiler, ins, pos: int) -> None:
+        a, b = fc.stack[-2], fc.stack[-1]
+        if not _literal_int(b) or _literal_int(a):
+            general(fc, ins, pos)
+            return
+        if ring is not None:
+            ring(fc, ins, pos)
+            return
+        k = int(b.expr) & (bits - 1)
+        ba = _bound(a, mask)
+        if op == "shr_s" and ba > mask >> 1:
+            del fc.stack[-1]
+            fc.stack.append(Entry(str(k)))
+            general(fc, ins, pos)
+            return
+        del fc.stack[-2:]
+        expr = f"({a.val} >> {k})" if k else a.val
+        fc.push_entry(Entry(expr, a.deps, a.impure, a.depth + 1, False, ba >> k))
+    return lower
+
+
+for _t, _bits in (("i32", 32), ("i64", 64)):
+    for _op in ("add", "sub", "mul", "and", "or", "xor"):
+        NUMERIC[f"{_t}.{_op}"] = _ring(f"{_t}.{_op}", _bits)
+    for _op in ("shl", "shr_u", "shr_s"):
+        NUMERIC[f"{_t}.{_op}"] = _shift(f"{_t}.{_op}", _bits)

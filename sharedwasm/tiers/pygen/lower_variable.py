@@ -18,7 +18,7 @@ def _store_local(fc: FunctionCompiler, idx: int) -> str:
         if v.impure:
             fc.flush_impure()
         fc.write_var(name)
-        fc.emit(f"{name} = {v.val}")
+        fc.emit_assign(name, v)
     return name
 
 

@@ -1,18 +1,24 @@
-"""Module compilation: all functions of a module -> one Python source with a factory.
+"""Module compilation: each defined function -> Python source, compiled on first call.
 
-The source defines ``_factory(inst)``: it binds the instance's memories, tables, globals,
-tags, segments and imported functions to local names (closure cells of the generated
-functions, as fast as locals) and defines one Python function per defined wasm function.
-The source is compiled once per module; each instantiation runs the factory. The source is
-registered with ``linecache`` (tracebacks show it) and written to ``$SHAREDWASM_DUMP/``
-when that variable names a folder.
+An instance's generated functions run with one namespace dict as their globals: the
+helpers of ``helpers.NAMESPACE``, the module's bound constants, and the instance's
+memories, tables, globals, tags, segments and functions under short names (``M0``,
+``T0``/``E0``, ``G0``, ``TAG0``, ``f3``...). Instantiation only builds that dict and one
+stub per defined function; a stub's first call generates and compiles the function's
+source (once per module: the code object is shared by every instance) and replaces the
+stub's ``__code__``, so every reference to it (exports, tables, callers) runs the real
+code from then on at no extra cost. Each function's source is registered with
+``linecache`` (tracebacks show it); ``$SHAREDWASM_DUMP/`` receives the whole module's
+source (every function generated) when that variable names a folder.
 """
 from __future__ import annotations
 
 import hashlib
 import linecache
 import os
+import threading
 from collections import OrderedDict
+from types import CodeType, FunctionType
 
 from ...errors import CompileError
 from ...runtime.funcs import target
@@ -35,19 +41,130 @@ _TAIL_CALLS = frozenset({"return_call", "return_call_indirect"})
 _ZERO = {"i32": "0", "i64": "0", "f32": "0.0", "f64": "0.0"}
 
 
+def _stub_code() -> CodeType:
+    scope: dict = {}
+    exec("def stub(*args, _i_=0):\n    return _lazy_(_i_, args)\n", scope)
+    return scope["stub"].__code__
+
+
+#: the code of a function not compiled yet (its index is its keyword default ``_i_``)
+_STUB = _stub_code()
+
+
 class CompiledModule:
-    """A module's generated source and its factory (shared by all its instances)."""
+    """A module's functions, generated and compiled on demand, shared by all its instances."""
 
-    def __init__(self, source: str, filename: str, factory, nfuncs: int):
-        self.source = source
-        self.filename = filename
-        self.factory = factory
-        self.nfuncs = nfuncs
+    def __init__(self, mc: "ModuleCompiler"):
+        self.mc = mc
+        self.nfuncs = len(mc.info.funcs)
+        self.filename = f"<wasm-module-{id(mc.module):x}>"
+        self._codes: dict[int, CodeType] = {}
+        self._sources: dict[int, list[str]] = {}
+        self._lock = threading.RLock()
+        self._source: str | None = None
 
+    # --- per function -----------------------------------------------------------------------
+    def function_source(self, k: int) -> list[str]:
+        """The source lines of the ``k``-th defined function (indented for the factory
+        form; compiled inside ``if True:``)."""
+        lines = self._sources.get(k)
+        if lines is None:
+            mc = self.mc
+            lines = _function_source(mc, mc.info.funcs[k], mc.module.funcs[k])
+            self._sources[k] = lines
+        return lines
+
+    def function_code(self, k: int) -> CodeType:
+        """The compiled code defining the ``k``-th defined function (once per module)."""
+        code = self._codes.get(k)
+        if code is not None:
+            return code
+        with self._lock:
+            code = self._codes.get(k)
+            if code is not None:
+                return code
+            src = "if True:\n" + "\n".join(self.function_source(k)) + "\n"
+            digest = hashlib.blake2b(src.encode(), digest_size=6).hexdigest()
+            filename = f"<wasm-{digest}>"
+            try:
+                code = compile(src, filename, "exec")
+            except (SyntaxError, MemoryError, ValueError) as err:
+                raise CompileError(f"function too complex for the Python tier: {err}",
+                                   func_index=self.mc.info.funcs[k].index) from None
+            linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+            self._codes[k] = code
+            return code
+
+    @property
+    def source(self) -> str:
+        """The whole module's source: every function generated (dumps, tests)."""
+        if self._source is None:
+            mc = self.mc
+            funcs_src = [self.function_source(k) for k in range(self.nfuncs)]
+            label = mc.module.id or mc.module.names.module
+            self._source = _factory_source(mc, funcs_src, f"module {label or ''}".rstrip())
+        return self._source
+
+    # --- per instance -----------------------------------------------------------------------
     def create(self, inst) -> list:
         """The defined functions of ``inst`` (a ``ModuleInstance`` whose imports,
-        tables, memories, globals and tags exist)."""
-        return self.factory(inst, target)
+        tables, memories, globals and tags exist), as stubs compiled on first call."""
+        mc = self.mc
+        info, module = mc.info, mc.module
+        ns = dict(NAMESPACE)
+        ns.update(mc.constants)
+        ns["inst"] = inst
+        funcs = inst.funcs
+        for i in range(mc.n_imported):
+            ns[f"F{i}"] = funcs[i]
+            ns[f"f{i}"] = target(funcs[i])
+        for i in range(len(info.table_types)):
+            t = inst.tables[i]
+            ns[f"T{i}"] = t
+            ns[f"E{i}"] = t.elements
+        for i in range(len(info.mem_types)):
+            ns[f"M{i}"] = inst.mems[i]
+        for i in range(len(info.global_types)):
+            ns[f"G{i}"] = inst.globals[i]
+        for i in range(len(info.tag_types)):
+            ns[f"TAG{i}"] = inst.tags[i]
+        ns["ELEMS"] = inst.elems
+        ns["DATAS"] = inst.datas
+        types = ns["types"] = inst.types
+        for i in range(len(module.types)):
+            ns[f"TY{i}"] = types[i]
+        out = []
+        for k, (fi, func) in enumerate(zip(info.funcs, module.funcs)):
+            i = fi.index
+            fn = FunctionType(_STUB, ns, f"f{i}")
+            fn.__kwdefaults__ = {"_i_": k}
+            fn.type = types[func.type_index]
+            ns[f"f{i}"] = ns[f"F{i}"] = fn
+            if i in mc.tail_funcs:
+                body = FunctionType(_STUB, ns, f"t{i}")
+                body.__kwdefaults__ = {"_i_": k}
+                ns[f"t{i}"] = fn.tail = body
+            out.append(fn)
+        ns["_lazy_"] = self._resolver(ns)
+        return out
+
+    def _resolver(self, ns: dict):
+        """The stubs' entry: compile function ``k``, give its stubs the real code, call."""
+        def lazy(k: int, args: tuple):
+            i = self.mc.info.funcs[k].index
+            code = self.function_code(k)
+            ns.update(self.mc.constants)
+            names = [f"f{i}"] + ([f"t{i}"] if i in self.mc.tail_funcs else [])
+            stubs = [ns[n] for n in names]
+            with self._lock:
+                # the definitions land in ns for a moment: take their code, put stubs back
+                exec(code, ns)
+                for n, stub in zip(names, stubs):
+                    stub.__code__ = ns[n].__code__
+                    stub.__kwdefaults__ = None
+                    ns[n] = stub
+            return stubs[0](*args)
+        return lazy
 
     def __repr__(self) -> str:
         return f"<CompiledModule {self.filename} funcs={self.nfuncs}>"
@@ -129,6 +246,8 @@ def _function_source(mc: ModuleCompiler, fi, func: ast.Func) -> list[str]:
 
 
 def _factory_source(mc: ModuleCompiler, funcs_src: list[list[str]], title: str) -> str:
+    """The whole module as one readable factory binding the instance's objects to the names
+    the functions use (what ``CompiledModule.create`` puts in the namespace dict)."""
     m, info = mc.module, mc.info
     lines = [f"# {title}", "def _factory(inst, target):"]
     n_imported = len(m.imported("func"))
@@ -155,30 +274,15 @@ def _factory_source(mc: ModuleCompiler, funcs_src: list[list[str]], title: str) 
 
 
 def _build(module: ast.Module, info) -> CompiledModule:
-    mc = ModuleCompiler(module, info)
-    funcs_src = []
-    for fi, func in zip(info.funcs, module.funcs):
-        funcs_src.append(_function_source(mc, fi, func))
-    body = _factory_source(mc, funcs_src, "")
-    digest = hashlib.blake2b(body.encode(), digest_size=6).hexdigest()
-    label = module.id or module.names.module
-    title = f"module {label + ' ' if label else ''}{digest}"
-    source = f"# {title}" + body[1:]
-    filename = f"<wasm-{digest}>"
-    namespace = dict(NAMESPACE)
-    namespace.update(mc.constants)
-    try:
-        code = compile(source, filename, "exec")
-    except (SyntaxError, RecursionError, MemoryError, ValueError) as err:
-        raise CompileError(f"function too complex for the Python tier: {err}") from None
-    exec(code, namespace)
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    compiled = CompiledModule(ModuleCompiler(module, info))
     dump = os.environ.get("SHAREDWASM_DUMP")
     if dump:
+        source = compiled.source
+        digest = hashlib.blake2b(source.encode(), digest_size=6).hexdigest()
         os.makedirs(dump, exist_ok=True)
         with open(os.path.join(dump, f"wasm-{digest}.py"), "w", encoding="utf-8") as f:
             f.write(source)
-    return CompiledModule(source, filename, namespace["_factory"], len(info.funcs))
+    return compiled
 
 
 _CACHE: OrderedDict[int, tuple[ast.Module, CompiledModule]] = OrderedDict()
