@@ -1,0 +1,96 @@
+"""The LLVM side of the native tier: one target machine, one ORC LLJIT per process.
+
+``compile_ir`` parses the IR a module lowering produced, optimizes it with the new pass
+manager (``SHAREDWASM_NATIVE_OPT``, default 2), emits an object and links it into a fresh
+JIT library. The returned ``Library`` owns llvmlite's resource tracker: the machine code
+stays mapped exactly as long as the ``Library`` lives, so every object holding one of its
+function pointers keeps a reference to it. Nothing is ever disposed explicitly (disposing
+an engine whose code may still run crashes the process).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+
+__all__ = ["Library", "compile_ir", "available", "unavailable_reason", "OPT_LEVEL"]
+
+OPT_LEVEL = int(os.environ.get("SHAREDWASM_NATIVE_OPT", "2"))
+
+_lock = threading.Lock()
+_state: dict = {}
+_names = itertools.count()
+
+try:
+    import llvmlite.binding as _llvm
+    _IMPORT_ERROR = ""
+except ImportError as err:          # the native tier is optional
+    _llvm = None
+    _IMPORT_ERROR = f"llvmlite is not importable ({err})"
+
+
+def available() -> bool:
+    return _llvm is not None
+
+
+def unavailable_reason() -> str:
+    return _IMPORT_ERROR
+
+
+def _setup() -> dict:
+    if not _state:
+        _llvm.initialize_native_target()
+        _llvm.initialize_native_asmprinter()
+        target = _llvm.Target.from_default_triple()
+        tm = target.create_target_machine(opt=3, codemodel="jitdefault")
+        _state["tm"] = tm
+        _state["triple"] = _llvm.get_process_triple()
+        _state["layout"] = str(tm.target_data)
+        _state["jit"] = _llvm.create_lljit_compiler(tm)
+    return _state
+
+
+def triple_and_layout() -> tuple[str, str]:
+    """What every generated ``ir.Module`` declares (so the optimizer knows the target)."""
+    with _lock:
+        st = _setup()
+    return st["triple"], st["layout"]
+
+
+class Library:
+    """Linked machine code: ``address(symbol)``; keep it alive while pointers are used."""
+
+    __slots__ = ("name", "tracker", "addresses", "object_code")
+
+    def __init__(self, name: str, tracker, addresses: dict[str, int], object_code: bytes):
+        self.name = name
+        self.tracker = tracker
+        self.addresses = addresses
+        self.object_code = object_code
+
+    def address(self, symbol: str) -> int:
+        return self.addresses[symbol]
+
+    def __repr__(self) -> str:
+        return f"<native Library {self.name} symbols={len(self.addresses)}>"
+
+
+def compile_ir(ir_text: str, exports: list[str], opt: int | None = None) -> Library:
+    """Optimize and link ``ir_text``; the addresses of ``exports`` are looked up."""
+    level = OPT_LEVEL if opt is None else opt
+    with _lock:
+        st = _setup()
+        mod = _llvm.parse_assembly(ir_text)
+        mod.verify()
+        if level > 0:
+            pto = _llvm.create_pipeline_tuning_options(speed_level=level)
+            pb = _llvm.create_pass_builder(st["tm"], pto)
+            pb.getModulePassManager().run(mod, pb)
+        obj = st["tm"].emit_object(mod)
+        name = f"sharedwasm{next(_names)}"
+        builder = _llvm.JITLibraryBuilder().add_object_img(obj)
+        for sym in exports:
+            builder.export_symbol(sym)
+        tracker = builder.link(st["jit"], name)
+        addresses = {sym: tracker[sym] for sym in exports}
+    return Library(name, tracker, addresses, obj)

@@ -1,0 +1,268 @@
+"""Module compilation for the native tier and the Python side of its instances.
+
+``compile_module`` lowers every defined function of a module into one LLVM module
+(functions ``w<i>`` in the internal convention plus ``ctypes`` entries ``e<i>``), links it
+(``jit.compile_ir``) and returns a ``NativeModule``; a module it cannot lower raises
+``Unsupported`` with the reason. ``NativeModule.create(inst)`` builds an instance's
+context (memory descriptor, global cells, import records, table descriptors) and one
+Python function instance per defined function: a closure calling the entry through
+``ctypes``, with ``type`` and ``native_ref`` (internal code address, context, type id)
+so tables and importing instances call it natively.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import weakref
+
+from llvmlite import ir
+
+from ...runtime.numerics import f32_from_bits, f32_to_bits
+from ...spec import ast
+from ...spec.opcodes import OPS
+from ...spec.types import FuncType
+from . import host, runtime_ops, vm  # noqa: F401  (importing them installs the callbacks)
+from .codegen import CTX_WORDS, FunctionLowerer, Unsupported
+from .irtypes import CTYPE, I32, I64, LLTYPE, PTR, field, func_type, to_slot
+from .jit import Library, compile_ir, triple_and_layout
+from .lower_control import CONTROL
+from .lower_memory import MEMORY
+from .lower_numeric import NUMERIC
+from .objects import (FROM_SLOT, native_global, native_memory_desc, native_table,
+                      record_of)
+
+__all__ = ["NativeModule", "compile_module", "LOWERINGS", "Unsupported"]
+
+#: mnemonic -> lowering, for every instruction this tier executes natively
+LOWERINGS: dict = {**CONTROL, **NUMERIC, **MEMORY}
+
+
+class ModuleLowerer:
+    """Module-wide facts and the LLVM module the function lowerers emit into."""
+
+    def __init__(self, module: ast.Module, info):
+        self.module, self.info = module, info
+        self.func_types = info.func_types
+        self.global_types = info.global_types
+        self.table_types = info.table_types
+        self.n_imported = len(info.func_types) - len(info.funcs)
+        self.has_memory = bool(info.mem_types)
+        if len(info.mem_types) > 1:
+            raise Unsupported("more than one memory")
+        self.shared_memory = self.has_memory and info.mem_types[0].limits.shared
+        self.ll = ir.Module(name="wasm")
+        self.ll.triple, self.ll.data_layout = triple_and_layout()
+        self.llfuncs: dict[int, ir.Function] = {}
+        self._intrinsics: dict[str, ir.Function] = {}
+
+    def intrinsic(self, name: str, ret: ir.Type, args: list) -> ir.Function:
+        fn = self._intrinsics.get(name)
+        if fn is None:
+            fn = self._intrinsics[name] = ir.Function(self.ll, ir.FunctionType(ret, args),
+                                                      name=name)
+        return fn
+
+    @staticmethod
+    def uses_memory(body: list) -> bool:
+        for ins in body:
+            name = ins[0]
+            if OPS[name].align is not None or name.startswith("memory."):
+                return True
+        return False
+
+
+def _check_type(ft: FuncType, what: str) -> None:
+    for t in ft.params + ft.results:
+        if t not in LLTYPE:
+            raise Unsupported(f"{what} has {t} values")
+
+
+def _entry(mc: ModuleLowerer, idx: int, ft: FuncType) -> None:
+    """``e<idx>``: the ``ctypes`` entry; sets the stack limit when entered from outside."""
+    cparams = [I32 if t == "f32" else LLTYPE[t] for t in ft.params]
+    multi = len(ft.results) > 1
+    if not ft.results or multi:
+        cret = ir.VoidType()
+    else:
+        cret = I32 if ft.results[0] == "f32" else LLTYPE[ft.results[0]]
+    fn = ir.Function(mc.ll, ir.FunctionType(cret, [PTR] + cparams +
+                                            ([I64.as_pointer()] if multi else [])),
+                     name=f"e{idx}")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ctx = fn.args[0]
+    vmp = b.load(field(b, ctx, 0, PTR))
+    depth = b.load(field(b, vmp, 8, I64))
+    sp = b.ptrtoint(b.call(mc.intrinsic("llvm.stacksave.p0", PTR, []), []), I64)
+    limit_ptr = field(b, vmp, 16, I64)
+    outermost = b.icmp_unsigned("==", depth, I64(0))
+    b.store(b.select(outermost, b.sub(sp, I64(vm.STACK_BUDGET)), b.load(limit_ptr)),
+            limit_ptr)
+    args = [b.bitcast(a, LLTYPE["f32"]) if t == "f32" else a
+            for a, t in zip(fn.args[1:], ft.params)]
+    r = b.call(mc.llfuncs[idx], [ctx] + args)
+    if not ft.results:
+        b.ret_void()
+    elif not multi:
+        b.ret(b.bitcast(r, I32) if ft.results[0] == "f32" else r)
+    else:
+        out = fn.args[-1]
+        for i, t in enumerate(ft.results):
+            b.store(to_slot(b, b.extract_value(r, i), t), b.gep(out, [I64(i)]))
+        b.ret_void()
+
+
+def _lower(module: ast.Module, info) -> tuple[str, list[str]]:
+    mc = ModuleLowerer(module, info)
+    for ft in mc.func_types[:mc.n_imported]:
+        _check_type(ft, "an imported function")
+    for fi in info.funcs:
+        _check_type(fi.type, f"function {fi.index}")
+        mc.llfuncs[fi.index] = ir.Function(mc.ll, func_type(fi.type), name=f"w{fi.index}")
+    for fi, func in zip(info.funcs, module.funcs):
+        FunctionLowerer(mc, fi.index, fi.type, fi.locals, func.body,
+                        mc.llfuncs[fi.index], LOWERINGS).lower()
+        _entry(mc, fi.index, fi.type)
+    exports = [f"{p}{fi.index}" for fi in info.funcs for p in ("w", "e")]
+    return str(mc.ll), exports
+
+
+
+
+# -- Python function instances ------------------------------------------------------------------
+
+_makers: dict[FuncType, object] = {}
+_NAMESPACE = {"f32_to_bits": f32_to_bits, "f32_from_bits": f32_from_bits,
+              "FROM_SLOT": FROM_SLOT}
+
+
+def _maker(ft: FuncType):
+    """``make(cfn, ctx, vm, finish, out_t)`` -> the Python function instance body."""
+    make = _makers.get(ft)
+    if make is None:
+        params = [f"a{i}" for i in range(len(ft.params))]
+        args = [f"f32_to_bits({p})" if t == "f32" else p for p, t in zip(params, ft.params)]
+        lines = ["def make(cfn, ctx, vm, finish, out_t):"]
+        for i, t in enumerate(ft.results):
+            lines.append(f"    conv{i} = FROM_SLOT[{t!r}]")
+        lines.append(f"    def call({', '.join(params)}):")
+        n = len(ft.results)
+        if n > 1:
+            lines.append("        out = out_t()")
+            args.append("out")
+        call = f"cfn(ctx{''.join(', ' + a for a in args)})"
+        lines.append(f"        r = {call}" if n == 1 else f"        {call}")
+        lines.append("        if vm.trap:")
+        lines.append("            finish()")
+        if n == 1:
+            lines.append("        return f32_from_bits(r)" if ft.results[0] == "f32"
+                         else "        return r")
+        elif n > 1:
+            lines.append("        return (" + "".join(f"conv{i}(out[{i}]), "
+                                                    for i in range(n)) + ")")
+        lines.append("    return call")
+        ns = dict(_NAMESPACE)
+        exec(compile("\n".join(lines) + "\n", f"<native call {ft}>", "exec"), ns)
+        make = _makers[ft] = ns["make"]
+    return make
+
+
+_protos: dict[FuncType, object] = {}
+
+
+def _proto(ft: FuncType):
+    p = _protos.get(ft)
+    if p is None:
+        n = len(ft.results)
+        restype = CTYPE[ft.results[0]] if n == 1 else None
+        extra = [ctypes.c_void_p] if n > 1 else []
+        p = _protos[ft] = ctypes.CFUNCTYPE(restype, ctypes.c_void_p,
+                                           *[CTYPE[t] for t in ft.params], *extra)
+    return p
+
+
+class InstanceState:
+    """The native context of one instance and everything its addresses point into."""
+
+    __slots__ = ("ctx", "cells", "records", "tables", "keep", "handle", "library",
+                 "__weakref__")
+
+    def __init__(self, library: Library, inst, info):
+        self.library = library
+        self.ctx = (ctypes.c_uint64 * CTX_WORDS)()
+        self.ctx[0] = vm.VM_ADDRESS
+        self.keep: list = []
+        if inst.mems:
+            desc = native_memory_desc(inst.mems[0])
+            self.keep.append(desc)
+            self.keep.append(inst.mems[0])
+            self.ctx[1] = ctypes.addressof(desc)
+        self.cells = (ctypes.c_uint64 * max(len(inst.globals), 1))()
+        for i, g in enumerate(inst.globals):
+            if g.type.type in LLTYPE:
+                self.cells[i] = native_global(g).cell_address
+                self.keep.append(g)
+        self.ctx[2] = ctypes.addressof(self.cells)
+        n_imported = len(info.func_types) - len(info.funcs)
+        self.records = (ctypes.c_uint64 * max(3 * n_imported, 1))()
+        for i in range(n_imported):
+            func = inst.funcs[i]
+            self.records[3 * i:3 * i + 3] = list(record_of(func))
+            self.keep.append(func)
+        self.ctx[3] = ctypes.addressof(self.records)
+        self.tables = (ctypes.c_uint64 * max(len(inst.tables), 1))()
+        for i, t in enumerate(inst.tables):
+            if t.type.elem == "funcref":
+                self.tables[i] = ctypes.addressof(native_table(t))
+                self.keep.append(t)
+        self.ctx[4] = ctypes.addressof(self.tables)
+        self.handle = vm.register_handle(weakref.proxy(inst))
+        weakref.finalize(inst, vm.release_handle, self.handle)
+        self.ctx[5] = self.handle
+
+    @property
+    def address(self) -> int:
+        return ctypes.addressof(self.ctx)
+
+
+class NativeModule:
+    """A module's machine code (shared by all its instances)."""
+
+    def __init__(self, library: Library, info, digest: str):
+        self.library = library
+        self.info = info
+        self.digest = digest
+
+    def create(self, inst) -> list:
+        """The defined functions of ``inst`` (whose imports, tables, memories and globals
+        exist); converts the instance's objects to their native forms."""
+        state = InstanceState(self.library, inst, self.info)
+        ctx = state.address
+        funcs = []
+        lib = self.library
+        for fi in self.info.funcs:
+            ft = fi.type
+            cfn = _proto(ft)(lib.address(f"e{fi.index}"))
+            out_t = ctypes.c_uint64 * len(ft.results) if len(ft.results) > 1 else None
+            f = _maker(ft)(cfn, ctx, vm.VM, vm.finish, out_t)
+            f.type = ft
+            f.native_ref = (lib.address(f"w{fi.index}"), ctx, vm.type_id(ft))
+            f.native_state = state
+            f.__qualname__ = f.__name__ = f"wasm_f{fi.index}"
+            funcs.append(f)
+        return funcs
+
+    def __repr__(self) -> str:
+        return f"<NativeModule {self.digest} funcs={len(self.info.funcs)}>"
+
+
+def compile_module(module: ast.Module, info) -> NativeModule:
+    """Lower, optimize and link ``module``; ``Unsupported`` when it cannot."""
+    text, exports = _lower(module, info)
+    digest = hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+    dump = os.environ.get("SHAREDWASM_DUMP")
+    if dump:
+        os.makedirs(dump, exist_ok=True)
+        with open(os.path.join(dump, f"wasm-{digest}.ll"), "w", encoding="utf-8") as f:
+            f.write(text)
+    return NativeModule(compile_ir(text, exports), info, digest)

@@ -1,0 +1,355 @@
+"""The native tier (``tiers/native``): kernels agree with the portable tier, traps surface
+as ``wasm.RuntimeError`` without harming the process, host calls, tables, memories and
+globals are shared with Python, unsupported modules fall back, and spec scripts pass with
+``SHAREDWASM_ENGINE=native``."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("llvmlite", reason="the native tier needs llvmlite (extra 'native')")
+
+from sharedwasm.errors import RuntimeError as Trap  # noqa: E402
+from sharedwasm.runtime import HostFunc  # noqa: E402
+from sharedwasm.runtime.instance import invoke  # noqa: E402
+from sharedwasm.runtime.numerics import f32_from_bits, f32_to_bits  # noqa: E402
+from sharedwasm.spec.opcodes import OPS  # noqa: E402
+from sharedwasm.spec.types import FuncType  # noqa: E402
+from sharedwasm.text.parser import parse_module  # noqa: E402
+from sharedwasm.tiers import instantiate as tiers_instantiate  # noqa: E402
+from sharedwasm.tiers import native  # noqa: E402
+from sharedwasm.tiers.native.module import LOWERINGS  # noqa: E402
+from sharedwasm.tiers.pygen import compile_module as portable_compile  # noqa: E402
+from sharedwasm.valid.validate import validate_module  # noqa: E402
+
+from suites import SPEC_DIR, need_spec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(wat: str, externs=()):
+    """(native instance, module) of ``wat``; fails if the module fell back."""
+    m = parse_module(wat)
+    info = validate_module(m)
+    inst = native.instantiate(m, info, list(externs))
+    assert native.fallback_reason(m) is None
+    return inst, m
+
+
+def load_portable(wat: str, externs=()):
+    m = parse_module(wat)
+    info = validate_module(m)
+    return tiers_instantiate(m, info, list(externs), compiled=portable_compile(m, info))
+
+
+def call(inst, name, *args):
+    return invoke(inst.exports[name], args)
+
+
+KERNELS = r"""
+(module
+  (memory (export "memory") 40)
+  (func (export "loop") (param $n i32) (result i32) (local $i i32) (local $s i32)
+    (loop $next
+      (local.set $s (i32.add (local.get $s) (i32.mul (local.get $i) (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $s))
+  (func $fib (export "fib") (param $n i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get $n) (i32.const 2))
+      (then (local.get $n))
+      (else (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
+                     (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
+  (func (export "sieve") (param $n i32) (result i32) (local $i i32) (local $j i32) (local $c i32)
+    (memory.fill (i32.const 0) (i32.const 1) (local.get $n))
+    (local.set $i (i32.const 2))
+    (block $crossed (loop $outer
+      (br_if $crossed (i32.ge_u (i32.mul (local.get $i) (local.get $i)) (local.get $n)))
+      (if (i32.load8_u (local.get $i))
+        (then
+          (local.set $j (i32.mul (local.get $i) (local.get $i)))
+          (block $done (loop $inner
+            (br_if $done (i32.ge_u (local.get $j) (local.get $n)))
+            (i32.store8 (local.get $j) (i32.const 0))
+            (local.set $j (i32.add (local.get $j) (local.get $i)))
+            (br $inner)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $outer)))
+    (local.set $i (i32.const 2))
+    (block $counted (loop $count
+      (br_if $counted (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $c (i32.add (local.get $c) (i32.load8_u (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $count)))
+    (local.get $c))
+  (func (export "prefix") (param $n i32) (result i64) (local $i i32) (local $s i64)
+    (block $filled (loop $fill
+      (br_if $filled (i32.ge_u (local.get $i) (local.get $n)))
+      (i32.store (i32.shl (local.get $i) (i32.const 2))
+                 (i32.add (i32.mul (local.get $i) (i32.const 7)) (i32.const 3)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $fill)))
+    (local.set $i (i32.const 0))
+    (block $summed (loop $sum
+      (br_if $summed (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $s (i64.add (local.get $s) (i64.load32_u (i32.shl (local.get $i) (i32.const 2)))))
+      (i64.store offset=1000000 (i32.shl (local.get $i) (i32.const 3)) (local.get $s))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $sum)))
+    (local.get $s))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "trunc") (param f64) (result i32) (i32.trunc_f64_s (local.get 0)))
+  (func (export "load") (param i32) (result i32) (i32.load offset=4 (local.get 0)))
+  (func (export "unreachable") (unreachable))
+  (func $deep (export "deep") (param i32) (result i32)
+    (i32.add (call $deep (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func (export "size") (result i32) (memory.size))
+  (func (export "pair") (param f32 i64) (result i64 f32) (local.get 1) (local.get 0))
+  (func (export "bits") (param i32) (result i32) (i32.reinterpret_f32 (f32.reinterpret_i32 (local.get 0))))
+  (func (export "min") (param f32 f32) (result f32) (f32.min (local.get 0) (local.get 1)))
+  (func (export "nearest") (param f64) (result f64) (f64.nearest (local.get 0)))
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def both():
+    inst, _m = load(KERNELS)
+    return inst, load_portable(KERNELS)
+
+
+@pytest.mark.parametrize("name,args", [
+    ("loop", (1,)), ("loop", (1000,)), ("loop", (77777,)),
+    ("fib", (0,)), ("fib", (1,)), ("fib", (20,)),
+    ("sieve", (10,)), ("sieve", (100_000,)),
+    ("prefix", (1,)), ("prefix", (5000,)),
+    ("pair", (1.5, 2**64 - 1)), ("min", (-0.0, 0.0)), ("nearest", (2.5,)), ("nearest", (-3.5,)),
+])
+def test_kernels_match_portable(both, name, args):
+    nat, por = both
+    assert call(nat, name, *args) == call(por, name, *args)
+
+
+def test_signalling_nan_bits_survive(both):
+    nat, _ = both
+    assert call(nat, "bits", 0x7FA00001) == [0x7FA00001]
+    r = call(nat, "pair", f32_from_bits(0xFFA00002), 5)
+    assert r[0] == 5 and f32_to_bits(r[1]) == 0xFFA00002
+    got = call(nat, "min", f32_from_bits(0x7FA00000), 1.0)[0]
+    assert f32_to_bits(got) & 0x7FC00000 == 0x7FC00000     # an arithmetic NaN
+
+
+@pytest.mark.parametrize("name,args,message", [
+    ("div", (1, 0), "integer divide by zero"),
+    ("div", (0x8000_0000, 0xFFFF_FFFF), "integer overflow"),
+    ("trunc", (float("nan"),), "invalid conversion to integer"),
+    ("trunc", (2.0**31,), "integer overflow"),
+    ("load", (40 * 65536 - 7,), "out of bounds memory access"),
+    ("load", (0xFFFF_FFFF,), "out of bounds memory access"),
+    ("unreachable", (), "unreachable"),
+    ("deep", (0,), "call stack exhausted"),
+])
+def test_traps(both, name, args, message):
+    nat, _ = both
+    with pytest.raises(Trap) as info:
+        call(nat, name, *args)
+    assert info.value.message == message
+    assert call(nat, "fib", 10) == [55]       # the instance still works after a trap
+
+
+def test_memory_growth_is_seen_by_both_sides():
+    inst, _ = load(KERNELS)
+    mem = inst.mems[0]
+    assert call(inst, "size") == [40]
+    with pytest.raises(Trap):
+        call(inst, "load", 40 * 65536)
+    assert call(inst, "grow", 2) == [40]
+    assert mem.pages == 42 and len(mem.data) == 42 * 65536
+    mem.data[40 * 65536 + 4:40 * 65536 + 8] = (1234).to_bytes(4, "little")
+    assert call(inst, "load", 40 * 65536) == [1234]
+    assert mem.grow(1) == 42 and call(inst, "size") == [43]
+    assert call(inst, "grow", 70000) == [0xFFFF_FFFF]
+
+
+HOSTS = """
+(module
+  (import "env" "add" (func $add (param i32 f32) (result f64)))
+  (import "env" "fail" (func $fail))
+  (import "env" "reenter" (func $reenter (param i32) (result i32)))
+  (global $g (export "g") (mut i64) (i64.const 7))
+  (table $t (export "t") 4 funcref)
+  (type $ii (func (param i32) (result i32)))
+  (elem (i32.const 0) $double $reenter)
+  (func $double (export "double") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+  (func (export "use_add") (param i32) (result f64) (call $add (local.get 0) (f32.const 0.5)))
+  (func (export "use_fail") (call $fail))
+  (func (export "via_table") (param i32 i32) (result i32)
+    (call_indirect $t (type $ii) (local.get 1) (local.get 0)))
+  (func (export "bad_type") (param i32) (call_indirect $t (param f64) (f64.const 1) (local.get 0)))
+  (func (export "bump") (result i64)
+    (global.set $g (i64.add (global.get $g) (i64.const 1))) (global.get $g))
+)
+"""
+
+
+def test_host_functions_tables_and_globals():
+    seen = []
+    holder = {}
+
+    def reenter(x):
+        seen.append(x)
+        return invoke(holder["inst"].exports["double"], (x,))[0] + 1
+
+    def fail():
+        raise ValueError("from the host")
+
+    externs = [HostFunc(FuncType(("i32", "f32"), ("f64",)), lambda a, b: a + b),
+               HostFunc(FuncType(), fail),
+               HostFunc(FuncType(("i32",), ("i32",)), reenter)]
+    inst, _ = load(HOSTS, externs)
+    holder["inst"] = inst
+    assert call(inst, "use_add", 3) == [3.5]
+    with pytest.raises(ValueError, match="from the host"):
+        call(inst, "use_fail")
+    assert call(inst, "via_table", 0, 21) == [42]
+    assert call(inst, "via_table", 1, 5) == [11] and seen == [5]
+    with pytest.raises(Trap, match="uninitialized element"):
+        call(inst, "via_table", 2, 1)
+    with pytest.raises(Trap, match="undefined element"):
+        call(inst, "via_table", 9, 1)
+    with pytest.raises(Trap, match="indirect call type mismatch"):
+        call(inst, "bad_type", 0)
+    # the table and the global are shared with Python
+    inst.exports["t"].elements[2] = inst.exports["double"]
+    assert call(inst, "via_table", 2, 4) == [8]
+    inst.exports["t"].grow(2, inst.exports["double"])
+    assert call(inst, "via_table", 5, 4) == [8]
+    g = inst.exports["g"]
+    assert call(inst, "bump") == [8] and g.value == 8
+    g.value = 100
+    assert call(inst, "bump") == [101]
+
+
+def test_unsupported_module_falls_back():
+    wat = """(module (table 1 externref)
+      (func (export "f") (result i32) (ref.is_null (ref.null extern))))"""
+    m = parse_module(wat)
+    inst = native.instantiate(m, validate_module(m), [])
+    assert "ref.null" in native.fallback_reason(m)
+    assert call(inst, "f") == [1]
+
+
+def test_every_instruction_is_lowered_or_falls_back():
+    falls_back = {"table.get", "table.set", "table.size", "table.grow", "table.fill",
+                  "table.copy", "table.init", "elem.drop", "ref.null", "ref.is_null",
+                  "ref.func", "throw", "throw_ref", "try_table", "return_call",
+                  "return_call_indirect"}
+    missing = {n for n, info in OPS.items() if info.feature != "simd" and n not in LOWERINGS}
+    assert missing == falls_back
+
+
+def test_dump_writes_llvm_ir(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHAREDWASM_DUMP", str(tmp_path))
+    load("(module (func (export \"f\") (result i32) (i32.const 42)))")
+    dumped = list(tmp_path.glob("*.ll"))
+    assert dumped and "define" in dumped[0].read_text()
+
+
+def _run(code: str, env_extra: dict | None = None, timeout: int = 120):
+    env = dict(os.environ, **(env_extra or {}))
+    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{ROOT / 'tests'}"
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=str(ROOT))
+
+
+def test_runaway_recursion_and_reentry_never_crash():
+    """In a child process: deep wasm recursion, wasm -> host -> wasm recursion and a
+    trap inside a nested call all end as traps and the process exits normally."""
+    r = _run("""
+        import sharedwasm as wasm
+        src = '''(module
+          (import "env" "back" (func $back (param i32) (result i32)))
+          (func $down (export "down") (param i32) (result i32)
+            (call $back (i32.add (local.get 0) (i32.const 1))))
+          (func $rec (export "rec") (param i64) (result i64)
+            (i64.add (call $rec (local.get 0)) (i64.const 1))))'''
+        exports = {}
+        def back(x):
+            return exports["down"](x)
+        inst = wasm.Instance(wasm.Module(wasm.wat2wasm(src)),
+                             {"env": {"back": wasm.Function({"parameters": ["i32"],
+                                                             "results": ["i32"]}, back)}})
+        exports.update(inst.exports)
+        for name, arg in (("rec", 0), ("down", 0), ("rec", 1)):
+            try:
+                inst.exports[name](arg)
+            except wasm.RuntimeError as err:
+                print(name, "trap", err.message)
+            except RecursionError:
+                print(name, "recursion")
+        print("alive")
+    """, {"SHAREDWASM_ENGINE": "native"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "rec trap call stack exhausted"
+    assert lines[1] in ("down trap call stack exhausted", "down recursion")
+    assert lines[-1] == "alive"
+
+
+SPEC_FILES = ["i32", "i64", "f32", "f64", "conversions", "br_table", "call_indirect",
+              "memory", "address", "fac", "loop", "if", "float_exprs", "bulk"]
+
+
+def test_spec_scripts_pass_natively():
+    need_spec()
+    paths = [str(SPEC_DIR / "core" / f"{name}.wast") for name in SPEC_FILES]
+    r = _run(f"""
+        from sharedwasm.spectest.runner import run_file
+        for path in {paths!r}:
+            res = run_file(path, timeout=60)
+            print(path.rsplit('/', 1)[1], res.passed, res.failed, res.skipped)
+    """, {"SHAREDWASM_ENGINE": "native"}, timeout=240)
+    assert r.returncode == 0, r.stderr
+    counts = {line.split()[0]: tuple(map(int, line.split()[1:])) for line in r.stdout.splitlines()}
+    assert len(counts) == len(SPEC_FILES)
+    for name, (passed, failed, _skipped) in counts.items():
+        assert failed == 0 and passed > 0, (name, passed, failed)
+
+
+def test_shared_memory_atomics_interoperate():
+    """Native atomic.rmw.add and the host-side libatomic protocol on the same words."""
+    pytest.importorskip("ctypes")
+    from sharedwasm.runtime import atomics
+    try:
+        atomics.libatomic()
+    except ImportError as err:
+        pytest.skip(str(err))
+    wat = """(module (memory (export "m") 1 1 shared)
+      (func (export "add") (param i32 i32) (result i32)
+        (i32.atomic.rmw.add (local.get 0) (local.get 1)))
+      (func (export "cas") (param i32 i32 i32) (result i32)
+        (i32.atomic.rmw.cmpxchg (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "notify") (param i32) (result i32)
+        (memory.atomic.notify (local.get 0) (i32.const 1)))
+      (func (export "load") (param i32) (result i32) (i32.atomic.load (local.get 0))))"""
+    inst, _ = load(wat)
+    mem = inst.mems[0]
+    try:
+        for _ in range(100):
+            call(inst, "add", 8, 2)
+            atomics.atomic_rmw(mem.data, 8, 4, "add", 1)
+        assert call(inst, "load", 8) == [300]
+        assert call(inst, "cas", 8, 300, 7) == [300] and call(inst, "load", 8) == [7]
+        assert call(inst, "notify", 8) == [0]
+        with pytest.raises(Trap, match="unaligned atomic"):
+            call(inst, "add", 9, 1)
+        with pytest.raises(Trap, match="out of bounds memory access"):
+            call(inst, "add", 65536, 1)
+    finally:
+        mem.close()
