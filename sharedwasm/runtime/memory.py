@@ -6,20 +6,40 @@ past ``len(data)``; for this plain memory ``len(data)`` is the current size. A s
 (``shared_memory.SharedMemoryInst``, made by ``new_memory`` for shared limits) reserves its
 maximum up front but its ``data`` is a view of the current size as last read, so the same
 rule holds there; ``size_bytes`` reads its header.
+
+A plain memory also offers typed views of its bytes (``u16 u32 u64 f64 s8 s16 s32``:
+``memoryview`` casts, little-endian hosts only, see ``VIEWS``) that generated code indexes
+for aligned accesses. ``grow`` releases them before growing (so they never pin the buffer
+into a copy) and opens new ones after: code holding a view reloads it after anything that
+may grow memory, like ``data``. Subclasses (shared, native) get views cast from ``data``
+when read.
 """
 from __future__ import annotations
+
+import struct
+import sys
 
 from ..spec.types import MAX_PAGES, PAGE_SIZE, Limits, MemType
 from .traps import OOB_MEMORY, Trap
 
 __all__ = ["MemoryInst", "PAGE_SIZE", "memory_fill", "memory_copy", "memory_init",
-           "new_memory"]
+           "new_memory", "VIEWS"]
+
+#: typed views of a plain memory: attribute -> memoryview format (empty on big-endian
+#: hosts, where native casts would not read wasm's little-endian layout)
+VIEWS: dict[str, str] = {}
+if sys.byteorder == "little" and all(struct.calcsize(c) == n for c, n in
+                                     (("H", 2), ("I", 4), ("Q", 8), ("d", 8), ("b", 1),
+                                      ("h", 2), ("i", 4))):
+    VIEWS = {"u16": "H", "u32": "I", "u64": "Q", "f64": "d", "s8": "b", "s16": "h",
+             "s32": "i"}
 
 
 class MemoryInst:
     """A memory instance: ``data`` holds the bytes, ``type`` the current ``MemType``."""
 
-    __slots__ = ("data", "type", "__weakref__")
+    __slots__ = ("data", "type", "u16", "u32", "u64", "f64", "s8", "s16", "s32",
+                 "__weakref__")
 
     shared = False
 
@@ -28,6 +48,27 @@ class MemoryInst:
             limits = limits.limits
         self.type = MemType(limits)
         self.data = bytearray(limits.min * PAGE_SIZE)
+        self._open_views()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """A subclass keeps its bytes its own way (``data`` may be a property, the class
+        may even be assigned to an existing plain memory): its typed views are cast from
+        ``data`` each time they are read, so they always show the current bytes."""
+        super().__init_subclass__(**kwargs)
+        for name, code in VIEWS.items():
+            if name not in cls.__dict__:
+                setattr(cls, name, property(lambda self, c=code: memoryview(self.data).cast(c)))
+
+    def _open_views(self) -> None:
+        if type(self) is MemoryInst:
+            data = self.data
+            for name, code in VIEWS.items():
+                setattr(self, name, memoryview(data).cast(code))
+
+    def _release_views(self) -> None:
+        if type(self) is MemoryInst:
+            for name in VIEWS:
+                getattr(self, name).release()
 
     @property
     def pages(self) -> int:
@@ -51,6 +92,7 @@ class MemoryInst:
         if delta < 0 or new > ceiling:
             return -1
         if delta:
+            self._release_views()
             try:
                 self.data.extend(bytes(delta * PAGE_SIZE))
             except BufferError:
@@ -59,6 +101,8 @@ class MemoryInst:
                 self.data = fresh
             except MemoryError:
                 return -1
+            finally:
+                self._open_views()
             self.type = MemType(Limits(new, limits.max, limits.shared))
         return old
 

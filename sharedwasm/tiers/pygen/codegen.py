@@ -41,11 +41,13 @@ FLAT_ALWAYS = os.environ.get("SHAREDWASM_FLAT") == "1"
 class Entry:
     """One operand stack slot: ``expr`` is Python source; ``deps`` the variables it reads."""
 
-    __slots__ = ("expr", "deps", "impure", "depth", "boolean", "bound", "raw", "fix", "mod")
+    __slots__ = ("expr", "deps", "impure", "depth", "boolean", "bound", "raw", "fix", "mod",
+                 "scaled")
 
     def __init__(self, expr: str, deps: frozenset = _NO_DEPS, impure: bool = False,
                  depth: int = 0, boolean: bool = False, bound: int | None = None,
-                 raw: str | None = None, fix: int = 0, mod: int = 0):
+                 raw: str | None = None, fix: int = 0, mod: int = 0,
+                 scaled: tuple | None = None):
         self.expr = expr
         self.deps = deps
         self.impure = impure
@@ -58,6 +60,9 @@ class Entry:
         self.raw = raw
         self.fix = fix
         self.mod = mod
+        #: ``(x, k, bound of x)`` when the value is the i32 ``x << k`` (``x`` an exact
+        #: value): memory accesses index typed views by ``x`` directly
+        self.scaled = scaled
 
     @property
     def val(self) -> str:
@@ -142,6 +147,8 @@ class FunctionCompiler:
         self.next_id = 2
         self.uses_br = False
         self.uses_memory = False
+        #: typed views of memory 0 the body indexes (local name -> ``MemoryInst`` attribute)
+        self.views: dict[str, str] = {}
         self.catches_errors = False   # emits code whose struct/index/zero errors are traps
         self.max_slot = -1
         self.ntemps = 0
@@ -457,10 +464,15 @@ class FunctionCompiler:
         else:
             self.emit(f"return ({', '.join(v.val for v in vals)})")
 
+    def memory_reload(self) -> str:
+        """The statement (re)loading the memory's bytes and typed views into locals."""
+        return "; ".join(["mem = M0.data"] + [f"{local} = M0.{attr}"
+                                              for local, attr in self.views.items()])
+
     def after_call(self) -> None:
-        """A callee may have grown (or moved) memory: reload the cached bytes."""
+        """A callee may have grown (or moved) memory, releasing the typed views: reload."""
         if self.uses_memory:
-            self.emit("mem = M0.data")
+            self.emit(self.memory_reload())
 
     def kill(self) -> None:
         """The rest of the current construct is unreachable."""

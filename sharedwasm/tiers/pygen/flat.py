@@ -108,6 +108,7 @@ class FlatCompiler(FunctionCompiler):
             table = self.mc.constant(tuple(self.handler_of))
             out.extend(f"{pad}    {line}" for line in (
                 "except WasmThrow as w_:", "    xw_ = w_", f"    pc = {table}[pc]",
+                *(["    " + self.memory_reload()] if self.uses_memory else []),
                 "    if pc < 0:", "        raise"))
         return out
 
@@ -243,6 +244,7 @@ def compile_flat(fc: FunctionCompiler) -> list[str]:
     compiler reads afterwards)."""
     flat = FlatCompiler(fc.mc, fc.index, fc.ftype, fc.local_types, fc.body, fc.lowerings)
     flat.uses_memory = fc.uses_memory
+    flat.views = fc.views
     flat.indent = fc.indent
     lines = flat.compile()
     fc.uses_br = False

@@ -106,6 +106,7 @@ def _end_try(fc: FunctionCompiler, c: Ctl, alive: bool) -> None:
     fc.emit(f"except WasmThrow as {x}_:")
     fc.indent += 1
     fc.emit(f"{x} = {x}_.exn")
+    fc.after_call()
     fc.stack = list(c.snapshot)
     catch_all = False
     for clause in c.catches:

@@ -210,7 +210,7 @@ def _ring(name: str, bits: int):
         ba, bb = _bound(a, mask), _bound(b, mask)
         ea, eb = a.val, b.val
         exact = a.raw is None and b.raw is None
-        expr = raw = None
+        expr = raw = scaled = None
         bound = None
         fix = 0
         if op == "add":
@@ -249,6 +249,8 @@ def _ring(name: str, bits: int):
                 raw = f"({_congruent(a)} {sym} {_congruent(b)})"
         else:   # shl by a literal
             k = int(b.expr) & (bits - 1)
+            if bits == 32 and a.raw is None:
+                scaled = (ea, k, ba)
             if (ba << k) <= mask:
                 expr, bound = f"({ea} << {k})", ba << k
             else:
@@ -260,7 +262,7 @@ def _ring(name: str, bits: int):
             expr = f"({a.expr} {'&' if op == 'and' else '|' if op == 'or' else '^'} {b.expr})"
             raw, bound, fix = None, 1, 0
         fc.push_entry(Entry(expr, deps, impure, depth, boolean, bound, raw, fix,
-                            mod if raw is not None else 0))
+                            mod if raw is not None else 0, scaled))
     return lower
 
 

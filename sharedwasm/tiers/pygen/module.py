@@ -22,12 +22,13 @@ from types import CodeType, FunctionType
 
 from ...errors import CompileError
 from ...runtime.funcs import target
+from ...runtime.memory import VIEWS
 from ...spec import ast
 from ...spec.opcodes import OPS
 from .codegen import FunctionCompiler
 from .helpers import NAMESPACE
 from .lower_control import CONTROL
-from .lower_memory import MEMORY
+from .lower_memory import MEMORY, views_used
 from .lower_numeric import NUMERIC
 from .lower_ref import REFERENCE
 from .lower_variable import VARIABLE
@@ -181,6 +182,9 @@ class ModuleCompiler:
         self.tag_types = info.tag_types
         self.constants: dict = {}
         self.has_memory = bool(info.mem_types)
+        #: memory 0 is a plain ``MemoryInst`` with typed views (shared ones have none)
+        self.mem_views = bool(self.has_memory and VIEWS
+                              and not info.mem_types[0].limits.shared)
         self.n_imported = len(module.imported("func"))
         #: defined functions that make tail calls: each is a body ``t<i>`` returning
         #: ``TailCall`` requests and a trampoline ``f<i>`` making them
@@ -208,6 +212,8 @@ def _uses_memory(body: list) -> bool:
 def _function_source(mc: ModuleCompiler, fi, func: ast.Func) -> list[str]:
     fc = FunctionCompiler(mc, fi.index, fi.type, fi.locals, func.body, LOWERINGS)
     fc.uses_memory = mc.has_memory and _uses_memory(func.body)
+    if fc.uses_memory and mc.mem_views:
+        fc.views = views_used(func.body)
     fc.indent = 3
     try:
         body = fc.compile()
@@ -216,6 +222,7 @@ def _function_source(mc: ModuleCompiler, fi, func: ast.Func) -> list[str]:
             raise
         # the rest of the module stays usable; this function fails when it is called
         fc.uses_memory = fc.uses_br = False
+        fc.views = {}
         body = [f"            raise CompileError({err.message!r}, func_index={fi.index})"]
     nparams = len(fi.type.params)
     params = ", ".join(f"l{i}" for i in range(nparams))
@@ -226,7 +233,7 @@ def _function_source(mc: ModuleCompiler, fi, func: ast.Func) -> list[str]:
     for i, t in enumerate(fi.locals[nparams:], nparams):
         out.append(f"        l{i} = {_ZERO.get(t, 'None')}")
     if fc.uses_memory:
-        out.append("        mem = M0.data")
+        out.append("        " + fc.memory_reload())
     if fc.uses_br:
         out.append("        br_ = 0")
     out.append("        try:")
