@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -187,9 +188,17 @@ def thread_init(instance: Any, index: int) -> None:
         raise RuntimeError(f"wrt_thread_init({index}) failed")
 
 
-def sharedwasm_kernel(spec: dict, n: int) -> float:
+def timed_kernel_run(instance: Any, w: int, n: int, size: int) -> tuple[int, float]:
+    """``kernel_run`` in a pool worker, with the CPU time the worker spent in it."""
+    start = time.process_time()
+    result = instance.exports.kernel_run(w, n, size)
+    return result, time.process_time() - start
+
+
+def sharedwasm_kernel(spec: dict, n: int) -> tuple[float, float]:
+    """Median wall time of a run and median CPU time of the busiest worker."""
     module = wasm.Module(Path(spec["path"]).read_bytes())
-    size, times = spec["size"], []
+    size, times, cpu = spec["size"], [], []
     with wasm.Memory(spec["min"], spec["max"], shared=True) as memory:
         control = wasm.Instance(module, {"env": {"memory": memory}}).exports
         with wasm.WorkerPool(module, memory=memory, workers=n, init=thread_init,
@@ -198,10 +207,12 @@ def sharedwasm_kernel(spec: dict, n: int) -> float:
                 if control.kernel_setup(n, size) != 0:
                     raise AssertionError(f"{spec['name']}: kernel_setup failed")
                 start = time.perf_counter()
-                pool.map("kernel_run", [(w, n, size) for w in range(n)], timeout=900)
+                out = pool.map(timed_kernel_run, [(w, n, size) for w in range(n)],
+                               timeout=900)
                 times.append(time.perf_counter() - start)
+                cpu.append(max(c for _, c in out))
                 check_kernel(spec, control.kernel_check(), control.kernel_result())
-    return statistics.median(times)
+    return statistics.median(times), statistics.median(cpu)
 
 
 def sharedwasm_increments(count: int, runs: int) -> float:
@@ -379,12 +390,16 @@ def node_version(node: str) -> str:
 
 def measure_sharedwasm(specs: list[dict], runs: int, progress: Progress) -> dict:
     progress.step("sharedwasm worker start-up")
-    out: dict = {"startup": sharedwasm_startup(STARTUP_RUNS), "kernels": {}}
+    out: dict = {"startup": sharedwasm_startup(STARTUP_RUNS), "kernels": {},
+                 "load": [os.getloadavg()[0]]}
     for spec in specs:
         out["kernels"][spec["name"]] = {}
         for n in spec["workers"]:
             progress.step(f"sharedwasm {spec['name']}({spec['size']}) x{n}")
-            out["kernels"][spec["name"]][n] = sharedwasm_kernel(spec, n)
+            wall, cpu = sharedwasm_kernel(spec, n)
+            out["kernels"][spec["name"]][n] = wall
+            out.setdefault("cpu", {}).setdefault(spec["name"], {})[n] = cpu
+    out["load"].append(os.getloadavg()[0])
     progress.step("sharedwasm atomic increments")
     out["increments"] = sharedwasm_increments(INCREMENTS["sharedwasm"], runs)
     return out
@@ -432,8 +447,10 @@ def main() -> int:
         if label == "Node.js":
             progress.step("Node.js worker_threads")
         try:
+            load = os.getloadavg()[0]
             results[label] = measure()
             results[label]["specs"] = peer_specs
+            results[label]["load"] = [load, os.getloadavg()[0]]
         except Exception as exc:             # a peer's failure is reported, not fatal
             results[label] = {"missing": f"failed: {exc}"}
     progress.close()
@@ -450,9 +467,36 @@ def goal(met: bool, what: str) -> str:
     return f" (goal {what}: {'met' if met else 'NOT met'})"
 
 
+def cpu_lines(r: dict) -> list[str]:
+    """What the wall-clock speed-up cannot show on a shared machine: whether the work
+    divides (CPU time of the busiest worker) and how loaded the machine was."""
+    if "cpu" not in r:
+        return []
+    parts = []
+    for name in SPEEDUP_KERNELS:
+        one, two = r["cpu"][name][1], r["cpu"][name][2]
+        parts.append(f"{name} {one:.2f} s -> {two:.2f} s ({one / two:.2f}x)")
+    load = ", ".join(f"{x:.2f}" for x in r.get("load", ()))
+    return ["sharedwasm, CPU time of the busiest worker per run (1 -> 2 workers): "
+            + "; ".join(parts) + ". The wall-clock speed-up reaches this only when both "
+            f"cores are free; load average (1 min) before/after the kernels: {load}.", ""]
+
+
+def load_line(results: dict) -> list[str]:
+    """The machine's load around each peer's measurement (a 2-agent speed-up needs two
+    idle cores; other jobs on a shared machine take them)."""
+    parts = [f"{label} {r['load'][0]:.2f} -> {r['load'][1]:.2f}"
+             for label, r in results.items() if label != "sharedwasm" and "load" in r]
+    if not parts:
+        return []
+    return ["Load average (1 min) before -> after each peer's measurements: "
+            + "; ".join(parts) + f" (this machine has {os.cpu_count()} CPUs).", ""]
+
+
 def render(results: dict, versions: dict, runs: int) -> str:
     peers = list(results)
     speed_rows, pong_rows, start_rows, incr_rows = [], [], [], []
+    cpu_notes = cpu_lines(results.get("sharedwasm", {}))
     node_start = results.get("Node.js", {}).get("startup", {}).get("median")
     for label in peers:
         r = results[label]
@@ -507,14 +551,18 @@ def render(results: dict, versions: dict, runs: int) -> str:
         *table(["kernel", "peer", "size", "1 worker ms", "2 workers ms", "speed-up"],
                speed_rows),
         "",
+        *cpu_notes,
+        *load_line(results),
         "### pingpong: wait/notify hand-offs between 2 workers",
         "",
         *table(["peer", "hand-offs", "ms", "µs per hand-off"], pong_rows),
         "",
         "### Worker start-up to first result",
         "",
-        "First = the first worker of the process (sharedwasm: includes starting the "
-        f"forkserver); warm = median of the next {STARTUP_RUNS}.",
+        "First = the first worker of the process (sharedwasm: a spawned process, the "
+        "forkserver boots meanwhile in the background); warm = median of the next "
+        f"{STARTUP_RUNS}, back to back (sharedwasm: the target handed to the idle spare "
+        "process, replenished after each hand-out).",
         "",
         *table(["peer", "what", "first ms", "warm ms"], start_rows),
         "",

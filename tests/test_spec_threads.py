@@ -52,11 +52,13 @@ def _proc_table() -> dict[int, tuple[int, str, str]]:
 def _workers() -> list[str]:
     """Living descendants of this process other than the session's process-start
     infrastructure: our forkserver (a child of ours; workers are its children and carry its
-    command line, being forked from it) and resource trackers."""
+    command line, being forked from it), the idle spare process and resource trackers."""
+    from sharedwasm.concurrency import spare
     table = _proc_table()
+    idle = spare.idle_pids()
     found = []
     for pid, (ppid, state, cmd) in table.items():
-        if state == "Z" or "resource_tracker" in cmd:
+        if state == "Z" or "resource_tracker" in cmd or pid in idle:
             continue
         depth, seen = 1, set()
         while ppid and ppid not in seen and ppid != os.getpid():

@@ -228,3 +228,33 @@ def test_bad_target_and_terminated_worker():
     w.terminate()
     with pytest.raises(WorkerError, match="terminated"):
         w.post_message(1)
+
+
+def _cwd_and_pid(scope):
+    return os.getcwd(), os.getpid()
+
+
+def test_a_worker_takes_the_idle_spare_process(tmp_path, monkeypatch):
+    from sharedwasm.concurrency import spare
+    with Worker(_cwd_and_pid) as first:
+        first.result(timeout=30)
+    deadline = time.monotonic() + 20
+    while not spare.idle_pids() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    idle = spare.idle_pids()
+    assert len(idle) == 1
+    import multiprocess
+    assert not {p.pid for p in multiprocess.active_children()} & idle
+    monkeypatch.chdir(tmp_path)              # the spare started elsewhere: cwd travels
+    with Worker(_cwd_and_pid) as second:
+        cwd, pid = second.result(timeout=30)
+    assert pid in idle
+    assert cwd == str(tmp_path)
+    spare.shutdown()
+    try:
+        assert spare.idle_pids() == set()
+        for pid in idle:
+            assert not Path(f"/proc/{pid}").exists() or \
+                Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
+    finally:
+        spare.reopen()

@@ -21,7 +21,37 @@ import time
 import traceback
 from typing import Any, Callable
 
-__all__ = ["WorkerScope", "worker_main", "WorkerClosed", "pack_error"]
+__all__ = ["WorkerScope", "worker_main", "spare_main", "MainModule", "WorkerClosed",
+           "pack_error"]
+
+
+class MainModule:
+    """The parent's main module as ``multiprocess`` would re-import it in a child
+    (``spec``: its preparation keys), imported in a spare process only once something
+    received refers to ``__main__``: a script worker never pays for it."""
+
+    def __init__(self) -> None:
+        self.spec: dict[str, str] = {}
+
+    def load_for(self, payload: bytes) -> None:
+        if self.spec and (b"__main__" in payload or b"__mp_main__" in payload):
+            spec, self.spec = self.spec, {}
+            from multiprocess import spawn
+            if "init_main_from_name" in spec:
+                spawn._fixup_main_from_name(spec["init_main_from_name"])
+            elif "init_main_from_path" in spec:
+                spawn._fixup_main_from_path(spec["init_main_from_path"])
+
+
+_main = MainModule()
+
+
+def _recv(conn: Any) -> Any:
+    """``conn.recv()``, re-importing the parent's main module first when needed."""
+    payload = conn.recv_bytes()
+    _main.load_for(payload)
+    from multiprocess.reduction import ForkingPickler
+    return ForkingPickler.loads(payload)
 
 
 class WorkerClosed(Exception):
@@ -48,7 +78,7 @@ class WorkerScope:
         if timeout is not None and not self._conn.poll(timeout):
             raise TimeoutError(f"no message within {timeout} s")
         try:
-            item = self._conn.recv()
+            item = _recv(self._conn)
         except EOFError:
             raise WorkerClosed("the parent closed the connection") from None
         if item[0] == "close":
@@ -92,10 +122,44 @@ def _watch_parent(parent: int) -> None:
             os._exit(70)
 
 
-def worker_main(conn: Any, target: Any, args: tuple, name: str) -> None:
-    """The worker process's entry point."""
+def _start_parent_watch() -> None:
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True,
                      name="parent-watch").start()
+
+
+def spare_main(conn: Any, main: MainModule) -> None:
+    """A spare process's entry point: wait for ``("start", target, args, name, cwd,
+    sys_path)`` from the parent, then become that worker. EOF (the parent dropped the
+    spare) ends the process quietly."""
+    global _main
+    _main = main
+    _start_parent_watch()
+    try:
+        item = _recv(conn)
+    except (EOFError, OSError):
+        return
+    except BaseException as exc:      # the target did not unpickle here
+        _try_send(WorkerScope(conn, "worker"), pack_error(exc))
+        conn.close()
+        return
+    _kind, target, args, name, cwd, path = item
+    try:
+        os.chdir(cwd)
+    except OSError:
+        pass
+    sys.path[:] = path
+    import multiprocess
+    multiprocess.current_process().name = name
+    _run_worker(conn, target, args, name)
+
+
+def worker_main(conn: Any, target: Any, args: tuple, name: str) -> None:
+    """The worker process's entry point."""
+    _start_parent_watch()
+    _run_worker(conn, target, args, name)
+
+
+def _run_worker(conn: Any, target: Any, args: tuple, name: str) -> None:
     scope = WorkerScope(conn, name)
     try:
         if isinstance(target, (str, os.PathLike)):

@@ -1,8 +1,11 @@
 """How worker processes start: one ``multiprocess`` context for the whole package.
 
-The default is a forkserver with the runtime preloaded (measured to a worker's first
-reply: forkserver 20 ms, spawn 95 ms; Node's ``new Worker`` 40-47 ms). Plain ``fork`` is
-unsafe once the parent has threads, so it is only used when asked for.
+The default is a forkserver with the runtime preloaded, so every worker starts with it
+imported. Booting that server (a Python process importing the runtime) is the cost of a
+process's first worker; that one worker is therefore spawned directly (``spawn_context``:
+a bare interpreter, no preload) while the forkserver boots in the background for the
+workers after it (see worker.py and spare.py). Plain ``fork`` is unsafe once the parent
+has threads, so it is only used when asked for.
 ``SHAREDWASM_START_METHOD`` (``forkserver``, ``spawn``, ``fork``) overrides the choice.
 """
 from __future__ import annotations
@@ -11,12 +14,12 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["mp_context", "wait_ready", "PRELOAD"]
+__all__ = ["mp_context", "spawn_context", "forkserver_running", "wait_ready", "PRELOAD"]
 
-#: modules the forkserver imports once, so every worker starts with them loaded
-PRELOAD = ["sharedwasm", "sharedwasm.api.module", "sharedwasm.api.instance",
-           "sharedwasm.api.objects", "sharedwasm.tiers", "sharedwasm.runtime.shared_memory",
-           "sharedwasm.concurrency.child", "sharedwasm.concurrency.tasks", "dill"]
+#: modules the forkserver imports once, so every worker starts with the runtime loaded
+PRELOAD = ["sharedwasm.concurrency.child", "sharedwasm.concurrency.tasks",
+           "sharedwasm.api.module", "sharedwasm.api.instance", "sharedwasm.api.objects",
+           "sharedwasm.tiers", "sharedwasm.runtime.shared_memory"]
 
 _lock = threading.Lock()
 _context: Any = None
@@ -35,6 +38,19 @@ def mp_context() -> Any:
                     ctx.set_forkserver_preload(PRELOAD)
                 _context = ctx
     return _context
+
+
+def spawn_context() -> Any:
+    """The ``spawn`` context (a process's first worker, while the forkserver boots)."""
+    import multiprocess
+    return multiprocess.get_context("spawn")
+
+
+def forkserver_running() -> bool:
+    """Whether this process's forkserver has been started (or is starting)."""
+    from multiprocess import forkserver
+    server = getattr(forkserver, "_forkserver", None)
+    return getattr(server, "_forkserver_pid", None) is not None
 
 
 def wait_ready(conn: Any, sentinel: int, timeout: float | None) -> bool:

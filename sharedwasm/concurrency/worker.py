@@ -1,24 +1,27 @@
 """``Worker``: the Web Worker model with processes (parent side).
 
-Processes start from a forkserver that has the package preloaded (``multiprocess``, so
-closures and lambdas travel with dill): about 20 ms to a running worker. Messages are
-pickled: a ``Module`` travels whole, a shared ``Memory`` by name (the worker maps the same
-segment). Every blocking call takes a timeout and also watches the process sentinel, so a
-worker that dies (killed, crashed) fails the caller with ``WorkerDied`` instead of hanging.
-An exception raised in the worker is raised again in the parent with the worker's
-traceback text as ``__cause__`` (as ``concurrent.futures`` does).
+Processes start from a forkserver with the runtime preloaded (``multiprocess``, so
+closures and lambdas travel with dill); a ``Worker`` normally takes the idle spare process
+(spare.py) and only sends it the target: a few ms to a running worker instead of a fork.
+A process's first worker is spawned while the forkserver boots in the background.
+Messages are pickled: a ``Module`` travels whole, a shared ``Memory`` by name (the worker
+maps the same segment). Every blocking call takes a timeout and also watches the process
+sentinel, so a worker that dies (killed, crashed) fails the caller with ``WorkerDied``
+instead of hanging. An exception raised in the worker is raised again in the parent with
+the worker's traceback text as ``__cause__`` (as ``concurrent.futures`` does).
 """
 from __future__ import annotations
 
 import collections
 import itertools
 import os
+import sys
 import threading
 import time
 from typing import Any, Callable
 
-from . import child
-from .context import mp_context, wait_ready
+from . import child, spare
+from .context import forkserver_running, mp_context, spawn_context, wait_ready
 
 __all__ = ["Worker", "WorkerError", "WorkerDied", "RemoteTraceback"]
 
@@ -72,11 +75,6 @@ class Worker:
             if not os.path.isfile(target):
                 raise FileNotFoundError(f"worker script not found: {target}")
         self.name = name or f"sharedwasm-worker-{next(_ids)}"
-        ctx = mp_context()
-        self._conn, child_conn = ctx.Pipe(duplex=True)
-        self._process = ctx.Process(target=child.worker_main,
-                                    args=(child_conn, target, args, self.name),
-                                    name=self.name, daemon=True)
         self._lock = threading.RLock()
         self._send_lock = threading.Lock()
         self._finished = False
@@ -87,9 +85,37 @@ class Worker:
         self._dispatcher: threading.Thread | None = None
         self._closed = False
         self._exitcode: int | None = None
-        self._process.start()
+        self._process, self._conn = self._start(target, args)
         self._pid = self._process.pid
-        child_conn.close()
+
+    def _start(self, target: Any, args: tuple) -> tuple[Any, Any]:
+        """Hand the target to the idle spare process, or fork a new process."""
+        handed = spare.take()
+        if handed is not None:
+            process, conn = handed
+            process.name = self.name
+            try:
+                conn.send(("start", target, args, self.name, os.getcwd(), list(sys.path)))
+                return process, conn
+            except (BrokenPipeError, ConnectionResetError, EOFError):
+                spare.drop(process, conn)     # the spare died: fork instead
+            except BaseException:
+                spare.drop(process, conn)
+                raise
+        ctx = mp_context()
+        if (ctx.get_start_method() == "forkserver" and spare.enabled()
+                and not forkserver_running()):
+            ctx = spawn_context()         # do not wait for the forkserver to boot
+        conn, child_conn = ctx.Pipe(duplex=True)
+        process = ctx.Process(target=child.worker_main,
+                              args=(child_conn, target, args, self.name),
+                              name=self.name, daemon=True)
+        try:
+            process.start()
+        finally:
+            child_conn.close()
+        spare.refill()
+        return process, conn
 
     # -- messages -------------------------------------------------------------------------
     def post_message(self, message: Any) -> None:
