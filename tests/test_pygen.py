@@ -189,10 +189,14 @@ def test_segments_apply_in_order_then_trap():
         instantiate(m, info, [])
 
 
-def test_simd_function_fails_alone():
-    inst = load("""(module
-      (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.const i32x4 1 2 3 4)))
-      (func (export "g") (result i32) (i32.const 3)))""")
+def test_simd_function_runs_and_an_unlowered_one_fails_alone(monkeypatch):
+    wat = """(module
+      (func (export "f") (result i32) (i32x4.extract_lane 1 (v128.const i32x4 1 2 3 4)))
+      (func (export "g") (result i32) (i32.const 3)))"""
+    assert call(load(wat), "f") == [2]
+    from sharedwasm.tiers.pygen import module as pygen_module
+    monkeypatch.delitem(pygen_module.LOWERINGS, "i32x4.extract_lane")
+    inst = load(wat.replace("extract_lane 1", "extract_lane 2"))   # a module not cached
     assert call(inst, "g") == [3]
     with pytest.raises(CompileError, match="SIMD is not supported by this tier yet"):
         call(inst, "f")

@@ -3,9 +3,8 @@ exceptions runs through the spec runner in-process, with its folder's features (
 scripts' ``thread`` blocks in worker processes; ``test_spec_threads.py`` checks those
 closely).
 
-Each script must end with 0 failures. Assertions that need v128 values (or SIMD code) are
-skipped by the runner with a reason; the per-file counts land in the end-of-session
-summary. A script known to fail is listed in ``KNOWN_FAILING`` with a reason; it is an
+Each script must end with 0 failures and nothing skipped (SIMD included); the per-file
+counts land in the end-of-session summary. A script known to fail is listed in ``KNOWN_FAILING`` with a reason; it is an
 expected failure, and listed scripts that pass are reported so the list only shrinks.
 """
 from __future__ import annotations
@@ -17,8 +16,6 @@ from sharedwasm.spectest.runner import run_file
 from suites import SUITES, need_spec, wast_files
 
 EXEC_SUITES = ("core", "threads", "exceptions")
-#: suites whose every command must run (no SIMD in them)
-NOTHING_SKIPPED = {"threads"}
 TABLE = "spec exec: passed/failed/skipped per script"
 
 #: "suite/stem" -> why it is known to fail (keep empty: the goal is zero failures)
@@ -48,5 +45,4 @@ def test_script(suite: str, wast, report):
                     pytrace=False)
     if known:
         report.note(TABLE, f"{row} passes now: remove it from KNOWN_FAILING")
-    if suite in NOTHING_SKIPPED:
-        assert result.skipped == 0, f"{row}: skipped {dict(result.skips)}"
+    assert result.skipped == 0, f"{row}: skipped {dict(result.skips)}"

@@ -6,7 +6,8 @@ are floats (an f32 argument is rounded to the nearest f32; NaN payloads keep the
 an f32 NaN's payload sits in the top 23 bits of the float's mantissa, as a float-to-double
 widening puts it, but never quieted); ``externref`` is any Python object with ``None`` for
 null; ``funcref`` is a wasm function (``Function``) or ``None``; ``exnref`` is a
-``wasm.Exception`` or ``None``; ``v128`` cannot cross the boundary (TypeError).
+``wasm.Exception`` or ``None``; ``v128`` is an unsigned 128-bit int (any int argument is
+wrapped modulo 2^128; lane ``i`` of an ``iNxM`` shape is bits ``[i*N, (i+1)*N)``).
 
 Internally i32/i64 are unsigned ints (an i32 may be a ``bool``) and f32 an f32-valued float
 with the same NaN layout, so the conversions are cheap; exported-function wrappers are
@@ -76,8 +77,11 @@ def from_i64(value: int) -> int:
     return value - 0x10000000000000000 if value & 0x8000000000000000 else value
 
 
-def _no_v128(value: Any) -> Any:
-    raise TypeError("v128 values cannot cross the boundary between Python and WebAssembly")
+MASK128 = (1 << 128) - 1
+
+
+def to_v128(value: Any) -> int:
+    return _index(value) & MASK128
 
 
 def _identity(value: Any) -> Any:
@@ -104,13 +108,13 @@ def to_python(value_type: str, value: Any) -> Any:
 
 
 _TO_WASM: dict[str, Callable[[Any], Any]] = {
-    "i32": to_i32, "i64": to_i64, "f32": to_f32, "f64": to_f64, "v128": _no_v128,
+    "i32": to_i32, "i64": to_i64, "f32": to_f32, "f64": to_f64, "v128": to_v128,
     "externref": _identity,
     "funcref": lambda v: RefCodec.funcref_in(v),
     "exnref": lambda v: RefCodec.exnref_in(v),
 }
 _TO_PYTHON: dict[str, Callable[[Any], Any]] = {
-    "i32": from_i32, "i64": from_i64, "f32": _identity, "f64": _identity, "v128": _no_v128,
+    "i32": from_i32, "i64": from_i64, "f32": _identity, "f64": _identity, "v128": _identity,
     "externref": _identity,
     "funcref": lambda v: RefCodec.funcref_out(v),
     "exnref": lambda v: RefCodec.exnref_out(v),
@@ -126,7 +130,7 @@ ARG_CODE = {
     "externref": "{v}",
     "funcref": "_funcref_in({v})",
     "exnref": "_exnref_in({v})",
-    "v128": "_no_v128({v})",
+    "v128": "_index({v}) & 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
 }
 #: value type -> expression converting the engine's value named ``{v}`` to the API's
 RESULT_CODE = {
@@ -137,11 +141,11 @@ RESULT_CODE = {
     "externref": "{v}",
     "funcref": "_funcref_out({v})",
     "exnref": "_exnref_out({v})",
-    "v128": "_no_v128({v})",
+    "v128": "{v}",
 }
 def wrapper_namespace() -> dict[str, Any]:
     """The globals that generated wrappers' snippets refer to."""
-    return {"_index": operator.index, "_f32": to_f32, "_f64": float, "_no_v128": _no_v128,
+    return {"_index": operator.index, "_f32": to_f32, "_f64": float,
             "_funcref_in": lambda v: RefCodec.funcref_in(v),
             "_funcref_out": lambda v: RefCodec.funcref_out(v),
             "_exnref_in": lambda v: RefCodec.exnref_in(v),

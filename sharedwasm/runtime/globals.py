@@ -8,13 +8,11 @@ __all__ = ["GlobalInst", "default_value"]
 #: the default (zero) value of each value type in the internal representation
 _UNSET = object()
 _DEFAULTS = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0, "funcref": None, "externref": None,
-             "exnref": None}
+             "exnref": None, "v128": 0}
 
 
 def default_value(t: str) -> object:
-    """The spec's default value of a value type (v128 as 16 zero bytes)."""
-    if t == "v128":
-        return bytes(16)
+    """The spec's default value of a value type (v128: the int 0)."""
     return _DEFAULTS[t]
 
 

@@ -70,7 +70,7 @@ def eval_const(expr: list, inst: ModuleInstance) -> object:
         elif name == "f64.const":
             stack.append(f64_from_bits(args[0]))
         elif name == "v128.const":
-            stack.append(bytes(args[0]))
+            stack.append(int.from_bytes(bytes(args[0]), "little"))
         elif name == "ref.null":
             stack.append(None)
         elif name == "ref.func":

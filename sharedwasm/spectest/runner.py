@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from ..api.instance import Instance
 from ..api.module import Module, wat2wasm
-from ..api.objects import Exception as WasmException, Function, Memory
+from ..api.objects import Exception as WasmException, Memory
 from ..binary.encode import encode_module
 from ..errors import (ALL_FEATURES, WASM2_FEATURES, CompileError, LinkError, MalformedError,
                       ValidationError)
@@ -270,8 +270,6 @@ class ScriptRunner:
 
     def perform(self, action: script.Action) -> Any:
         """Run an action; returns the API value (``None``, one value or a tuple)."""
-        if isinstance(action, script.Invoke) and values.uses_v128(action.args):
-            raise Skip(values.V128_REASON)
         inst = self._instance(action.module)
         try:
             export = inst.exports[action.field]
@@ -279,10 +277,6 @@ class ScriptRunner:
             raise Fail(f"no export {action.field!r}") from None
         if isinstance(action, script.Get):
             return export.value
-        if isinstance(export, Function):
-            ftype = export.type
-            if "v128" in ftype.params or "v128" in ftype.results:
-                raise Skip(values.V128_REASON)
         args = [values.argument(a) for a in action.args]
         try:
             return export(*args)
@@ -295,8 +289,6 @@ class ScriptRunner:
         self.perform(cmd.action)
 
     def assert_return(self, cmd: script.AssertReturn) -> None:
-        if values.uses_v128(cmd.results):
-            raise Skip(values.V128_REASON)
         value = self.perform(cmd.action)
         got = values.as_results(value, len(cmd.results))
         if len(got) != len(cmd.results) or not all(

@@ -29,10 +29,7 @@ F64_CANONICAL = 0x7FF8000000000000
 
 
 class Unsupported(Exception):
-    """A value this engine's portable tier cannot pass or return (``v128``)."""
-
-
-V128_REASON = "v128 values not supported by the portable tier"
+    """A script value the public API has no Python value for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +76,7 @@ def _arg_const(c: script.Const) -> Any:
     if c.type == "f64":
         return f64_value(c.value)      # type: ignore[arg-type]
     if c.type == "v128":
-        raise Unsupported(V128_REASON)
+        return int.from_bytes(c.value, "little")    # type: ignore[arg-type]
     return c.value                     # i32/i64: the API wraps any int
 
 
@@ -92,18 +89,6 @@ def argument(value: script.Value) -> Any:
     if isinstance(value, script.RefExtern):
         return HostRef(value.index)    # type: ignore[arg-type]
     raise Unsupported(f"argument {value!r} cannot be passed")
-
-
-def uses_v128(values) -> bool:
-    """True when any value (or result pattern, nested in ``either``) is a vector."""
-    for v in values:
-        if isinstance(v, script.Const) and v.type == "v128":
-            return True
-        if isinstance(v, script.V128Pattern):
-            return True
-        if isinstance(v, script.Either) and uses_v128(v.values):
-            return True
-    return False
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -133,7 +118,8 @@ def matches(expected: script.Result, actual: Any) -> bool:
             return isinstance(actual, int) and not isinstance(actual, bool) \
                 and actual & mask == expected.value
         if t == "v128":
-            raise Unsupported(V128_REASON)
+            return isinstance(actual, int) and not isinstance(actual, bool) \
+                and actual == int.from_bytes(expected.value, "little")   # type: ignore[arg-type]
         return _float_bits(t, actual) == expected.value
     if isinstance(expected, script.NanPattern):
         bits = _float_bits(expected.type, actual)
@@ -152,8 +138,24 @@ def matches(expected: script.Result, actual: Any) -> bool:
     if isinstance(expected, script.Either):
         return any(matches(alt, actual) for alt in expected.values)
     if isinstance(expected, script.V128Pattern):
-        raise Unsupported(V128_REASON)
+        return _v128_matches(expected, actual)
     return False
+
+
+def _v128_matches(expected: script.V128Pattern, actual: Any) -> bool:
+    """Lane by lane: raw lane bits must be equal, NaN-pattern lanes must match the pattern."""
+    if not isinstance(actual, int) or isinstance(actual, bool):
+        return False
+    width = 128 // len(expected.lanes)
+    mask = (1 << width) - 1
+    for i, lane in enumerate(expected.lanes):
+        bits = (actual >> (i * width)) & mask
+        if isinstance(lane, script.NanPattern):
+            if not _nan_matches(bits, width, lane.kind):
+                return False
+        elif bits != lane:
+            return False
+    return True
 
 
 def as_results(value: Any, count: int) -> tuple:
@@ -175,7 +177,7 @@ def show_expected(expected: script.Result) -> str:
             value = (f32_value if expected.type == "f32" else f64_value)(expected.value)
             return f"({expected.type}.const {_float_text(value)} 0x{expected.value:0{width}x})"
         if isinstance(expected.value, bytes):
-            return f"(v128.const 0x{expected.value.hex()})"
+            return f"(v128.const 0x{int.from_bytes(expected.value, 'little'):032x})"
         return f"({expected.type}.const {expected.value})"
     if isinstance(expected, script.NanPattern):
         return f"({expected.type}.const nan:{expected.kind})"
@@ -197,6 +199,9 @@ def show_actual(value: Any, hint: script.Result | None = None) -> str:
         if t == "f32":
             return f"(f32.const {_float_text(value)} 0x{f32_bits(value):08x})"
         return f"(f64.const {_float_text(value)} 0x{f64_bits(value):016x})"
+    if isinstance(value, int) and getattr(hint, "type", None) == "v128" \
+            or isinstance(hint, script.V128Pattern):
+        return f"(v128.const 0x{value:032x})"
     if isinstance(value, bool) or not isinstance(value, int) or hint is None:
         return "null" if value is None else repr(value)
     t = getattr(hint, "type", "i64")

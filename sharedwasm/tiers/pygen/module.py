@@ -31,15 +31,16 @@ from .lower_control import CONTROL
 from .lower_memory import MEMORY, views_used
 from .lower_numeric import NUMERIC
 from .lower_ref import REFERENCE
+from .lower_simd import SIMD
 from .lower_variable import VARIABLE
 
 __all__ = ["CompiledModule", "compile_module", "LOWERINGS"]
 
 #: mnemonic -> lowering, for every instruction this tier executes
-LOWERINGS: dict = {**CONTROL, **VARIABLE, **NUMERIC, **MEMORY, **REFERENCE}
+LOWERINGS: dict = {**CONTROL, **VARIABLE, **NUMERIC, **MEMORY, **REFERENCE, **SIMD}
 
 _TAIL_CALLS = frozenset({"return_call", "return_call_indirect"})
-_ZERO = {"i32": "0", "i64": "0", "f32": "0.0", "f64": "0.0"}
+_ZERO = {"i32": "0", "i64": "0", "f32": "0.0", "f64": "0.0", "v128": "0"}
 
 
 def _stub_code() -> CodeType:
