@@ -245,9 +245,71 @@ def test_unsupported_module_falls_back():
     assert call(inst, "f") == [1]
 
 
+TABLE_OPS = r"""
+(module
+  (type $i (func (result i32)))
+  (table $t 4 funcref)
+  (table $u 3 funcref)
+  (elem $e func $one $two $three)
+  (elem $d func $three)
+  (func $one (result i32) (i32.const 1))
+  (func $two (result i32) (i32.const 2))
+  (func $three (result i32) (i32.const 3))
+  (func (export "init") (param i32 i32 i32) (table.init $t $e (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "copy") (param i32 i32 i32) (table.copy $u $t (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "drop") (elem.drop $e))
+  (func (export "size") (result i32) (i32.add (i32.mul (table.size $t) (i32.const 10)) (table.size $u)))
+  (func (export "call_t") (param i32) (result i32) (call_indirect $t (type $i) (local.get 0)))
+  (func (export "call_u") (param i32) (result i32) (call_indirect $u (type $i) (local.get 0))))
+"""
+
+
+def test_table_bulk_operations_run_natively():
+    inst, _m = load(TABLE_OPS)
+    assert call(inst, "size") == [43]
+    with pytest.raises(Trap, match="uninitialized element 1"):
+        call(inst, "call_t", 1)
+    call(inst, "init", 1, 0, 3)
+    assert [call(inst, "call_t", i)[0] for i in (1, 2, 3)] == [1, 2, 3]
+    with pytest.raises(Trap, match="out of bounds table access"):
+        call(inst, "init", 2, 0, 3)
+    with pytest.raises(Trap, match="out of bounds table access"):
+        call(inst, "init", 0, 2, 2)
+    call(inst, "init", 4, 3, 0)                       # n = 0 at the ends is fine
+    call(inst, "copy", 0, 1, 3)
+    assert [call(inst, "call_u", i)[0] for i in (0, 1, 2)] == [1, 2, 3]
+    with pytest.raises(Trap, match="out of bounds table access"):
+        call(inst, "copy", 1, 0, 3)
+    with pytest.raises(Trap, match="undefined element"):
+        call(inst, "call_u", 3)
+    call(inst, "drop")
+    with pytest.raises(Trap, match="out of bounds table access"):
+        call(inst, "init", 0, 0, 1)
+    call(inst, "init", 0, 0, 0)
+
+
+def test_simd_module_falls_back_and_shares_its_table():
+    """A module with v128 functions runs on the portable tier; its table entries, as seen
+    by a native module, trap "indirect call type mismatch" rather than being called."""
+    wat = """(module (table (export "t") 2 funcref) (elem (i32.const 0) $v $k)
+      (func $v (result v128) (v128.const i64x2 1 2))
+      (func $k (result i32) (i32.const 7))
+      (func (export "f") (result i32) (i64x2.extract_lane 1 (call $v)) (i32.wrap_i64)))"""
+    m = parse_module(wat)
+    simd = native.instantiate(m, validate_module(m), [])
+    assert "v128" in native.fallback_reason(m)
+    assert call(simd, "f") == [2]
+    table = simd.exports["t"]
+    user, _ = load("""(module (import "m" "t" (table 2 funcref)) (type $i (func (result i32)))
+      (func (export "g") (param i32) (result i32) (call_indirect (type $i) (local.get 0))))""",
+                   [table])
+    assert call(user, "g", 1) == [7]
+    with pytest.raises(Trap, match="indirect call type mismatch"):
+        call(user, "g", 0)
+
+
 def test_every_instruction_is_lowered_or_falls_back():
-    falls_back = {"table.get", "table.set", "table.size", "table.grow", "table.fill",
-                  "table.copy", "table.init", "elem.drop", "ref.null", "ref.is_null",
+    falls_back = {"table.get", "table.set", "table.grow", "table.fill", "ref.null", "ref.is_null",
                   "ref.func", "throw", "throw_ref", "try_table", "return_call",
                   "return_call_indirect"}
     missing = {n for n, info in OPS.items() if info.feature != "simd" and n not in LOWERINGS}
@@ -303,7 +365,8 @@ def test_runaway_recursion_and_reentry_never_crash():
 
 
 SPEC_FILES = ["i32", "i64", "f32", "f64", "conversions", "br_table", "call_indirect",
-              "memory", "address", "fac", "loop", "if", "float_exprs", "bulk"]
+              "memory", "address", "fac", "loop", "if", "float_exprs", "bulk",
+              "table_copy", "table_init", "simd_const"]
 
 
 def test_spec_scripts_pass_natively():

@@ -2,7 +2,7 @@
 
 Opt-in with ``SHAREDWASM_ENGINE=native``. ``instantiate`` compiles a module once (cached
 per ``ast.Module`` object) and instantiates it natively; a module this tier cannot lower
-(exceptions, reference-type instructions, tail calls, SIMD, or llvmlite missing) runs on
+(exceptions, reference values, tail calls, SIMD, or llvmlite missing) runs on
 the portable tier instead, and ``fallback_reason(module)`` says why (printed to stderr
 when ``SHAREDWASM_NATIVE_VERBOSE=1``). Objects shared with fallback instances are kept in
 their native forms so both tiers see the same state.

@@ -146,6 +146,7 @@ def _call_indirect(fc: L, args: tuple) -> None:
     entries = b.load(field(b, desc, 0, PTR))
     rec = b.gep(entries, [b.mul(i, I64(24))])
     code = b.load(field(b, rec, 0, I64))
+    b.store(b.trunc(i, I32), field(b, fc.vm, 4, I32))     # VMState.trap_arg
     fc.trap_if(b.icmp_unsigned("==", code, I64(0)), vm.TRAP_CODES["uninitialized element"])
     tid = b.load(field(b, rec, 16, I64))
     fc.trap_if(b.icmp_unsigned("!=", tid, I64(vm.type_id(ft))),

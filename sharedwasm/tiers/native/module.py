@@ -29,13 +29,14 @@ from .jit import Library, compile_ir, triple_and_layout
 from .lower_control import CONTROL
 from .lower_memory import MEMORY
 from .lower_numeric import NUMERIC
+from .lower_table import TABLE
 from .objects import (FROM_SLOT, native_global, native_memory_desc, native_table,
                       record_of)
 
 __all__ = ["NativeModule", "compile_module", "LOWERINGS", "Unsupported"]
 
 #: mnemonic -> lowering, for every instruction this tier executes natively
-LOWERINGS: dict = {**CONTROL, **NUMERIC, **MEMORY}
+LOWERINGS: dict = {**CONTROL, **NUMERIC, **MEMORY, **TABLE}
 
 
 class ModuleLowerer:

@@ -193,6 +193,10 @@ def native_global(g: GlobalInst) -> NativeGlobalInst:
 
 _host_records: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
+#: the code of a function whose type native code cannot express (v128): never called,
+#: because no native function type equals its type id, so call_indirect traps first
+_UNREACHABLE_CODE = 1
+
 
 def record_of(func) -> tuple[int, int, int]:
     """(code address, context, type id) of a function reference; zeros for null."""
@@ -203,8 +207,14 @@ def record_of(func) -> tuple[int, int, int]:
         return ref
     rec = _host_records.get(func)
     if rec is None:
-        from .host import host_record
-        rec = _host_records[func] = host_record(func)
+        ft = func.type
+        if all(t in TO_SLOT for t in ft.params + ft.results):
+            from .host import host_record
+            rec = host_record(func)
+        else:
+            from .vm import type_id
+            rec = (_UNREACHABLE_CODE, 0, type_id(ft))
+        _host_records[func] = rec
     return rec
 
 

@@ -11,12 +11,14 @@ from typing import Callable
 
 from ...runtime import atomics
 from ...runtime.memory import memory_init
+from ...runtime.table import table_copy, table_init
 from . import vm
 
 __all__ = ["MEMORY_INIT", "DATA_DROP", "MEMORY_GROW", "NOTIFY", "WAIT32", "WAIT64",
-           "RUNTIME_CALLBACK"]
+           "TABLE_SIZE", "TABLE_COPY", "TABLE_INIT", "ELEM_DROP", "RUNTIME_CALLBACK"]
 
-MEMORY_INIT, DATA_DROP, MEMORY_GROW, NOTIFY, WAIT32, WAIT64 = range(1, 7)
+(MEMORY_INIT, DATA_DROP, MEMORY_GROW, NOTIFY, WAIT32, WAIT64,
+ TABLE_SIZE, TABLE_COPY, TABLE_INIT, ELEM_DROP) = range(1, 11)
 
 
 def _memory_init(inst, idx: int, d: int, s: int, n: int) -> int:
@@ -44,9 +46,31 @@ def _wait(width: int):
     return op
 
 
+def _table_size(inst, idx: int, *_: int) -> int:
+    return len(inst.tables[idx].elements)
+
+
+def _table_copy(inst, pair: int, d: int, s: int, n: int) -> int:
+    tables = inst.tables
+    table_copy(tables[pair >> 32].elements, tables[pair & 0xFFFF_FFFF].elements, d, s, n)
+    return 0
+
+
+def _table_init(inst, pair: int, d: int, s: int, n: int) -> int:
+    table_init(inst.tables[pair & 0xFFFF_FFFF].elements, inst.elems, pair >> 32, d, s, n)
+    return 0
+
+
+def _elem_drop(inst, idx: int, *_: int) -> int:
+    inst.elems[idx] = []
+    return 0
+
+
 _OPS: dict[int, Callable[..., int]] = {
     MEMORY_INIT: _memory_init, DATA_DROP: _data_drop, MEMORY_GROW: _memory_grow,
     NOTIFY: _notify, WAIT32: _wait(4), WAIT64: _wait(8),
+    TABLE_SIZE: _table_size, TABLE_COPY: _table_copy, TABLE_INIT: _table_init,
+    ELEM_DROP: _elem_drop,
 }
 
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_int32, ctypes.c_int64,

@@ -42,6 +42,7 @@ TRAP_CODES: dict[str, int] = {msg: i for i, msg in enumerate((
     traps.INDIRECT_MISMATCH, traps.STACK_EXHAUSTED, traps.UNALIGNED_ATOMIC,
     traps.EXPECTED_SHARED, traps.NULL_FUNC), 1)}
 TRAP_MESSAGES: dict[int, str] = {code: msg for msg, code in TRAP_CODES.items()}
+_UNINITIALIZED = TRAP_CODES[traps.UNINITIALIZED_ELEMENT]
 
 #: wasm frames allowed at once (the spec only asks that runaway recursion traps)
 MAX_DEPTH = 40_000
@@ -60,7 +61,7 @@ STACK_BUDGET = _stack_budget()
 
 
 class VMState(ctypes.Structure):
-    _fields_ = [("trap", ctypes.c_int32), ("spare", ctypes.c_int32),
+    _fields_ = [("trap", ctypes.c_int32), ("trap_arg", ctypes.c_uint32),
                 ("depth", ctypes.c_int64), ("stack_limit", ctypes.c_uint64),
                 ("host_cb", ctypes.c_void_p), ("runtime_cb", ctypes.c_void_p)]
 
@@ -86,7 +87,10 @@ def finish() -> None:
         err = _pending.pop()
         _pending.clear()
         raise err
-    raise Trap(TRAP_MESSAGES.get(code, f"native trap {code}"))
+    message = TRAP_MESSAGES.get(code, f"native trap {code}")
+    if code == _UNINITIALIZED:        # the portable tier names the element index
+        message = f"{message} {VM.trap_arg}"
+    raise Trap(message)
 
 
 _type_ids: dict[FuncType, int] = {}
