@@ -16,13 +16,15 @@ dispatch.
 """
 from __future__ import annotations
 
-import math
 import operator
 import struct
 from typing import Any, Callable
 
-_pack_f = struct.Struct("<f").pack
-_unpack_f = struct.Struct("<f").unpack
+from ..runtime.numerics import fround
+# the bit patterns of API floats: the engine's mapping (an f32 NaN's payload as described above)
+from ..runtime.numerics import f32_from_bits as f32_from_bits, f32_to_bits as f32_to_bits
+from ..runtime.numerics import f64_from_bits as f64_from_bits, f64_to_bits as f64_to_bits
+
 _pack_d = struct.Struct("<d").pack
 _unpack_d = struct.Struct("<d").unpack
 _pack_q = struct.Struct("<Q").pack
@@ -41,10 +43,7 @@ def to_f32(value: Any) -> float:
         if not mantissa:
             mantissa = 0x8000000000000            # a payload only in dropped bits: quiet NaN
         return _unpack_d(_pack_q((bits & 0xFFF0000000000000) | mantissa))[0]
-    try:
-        return _unpack_f(_pack_f(x))[0]
-    except OverflowError:
-        return math.copysign(math.inf, x)
+    return fround(x)
 
 
 def to_f64(value: Any) -> float:

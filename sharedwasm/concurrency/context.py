@@ -14,7 +14,8 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["mp_context", "spawn_context", "forkserver_running", "wait_ready", "PRELOAD"]
+__all__ = ["mp_context", "spawn_context", "forkserver_running", "wait_ready", "end_process",
+           "PRELOAD"]
 
 #: modules the forkserver imports once, so every worker starts with the runtime loaded
 PRELOAD = ["sharedwasm.concurrency.child", "sharedwasm.concurrency.tasks",
@@ -58,3 +59,15 @@ def wait_ready(conn: Any, sentinel: int, timeout: float | None) -> bool:
     timeout."""
     from multiprocess.connection import wait
     return bool(wait([conn, sentinel], timeout))
+
+
+def end_process(process: Any) -> None:
+    """End a worker process now (SIGTERM, then SIGKILL if it lingers) and reap it."""
+    if process.exitcode is None:
+        process.terminate()
+        process.join(1.0)
+        if process.exitcode is None:
+            process.kill()
+            process.join(5.0)
+    else:
+        process.join(1.0)

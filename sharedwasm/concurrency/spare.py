@@ -20,7 +20,7 @@ import threading
 from typing import Any
 
 from . import child
-from .context import mp_context
+from .context import end_process, mp_context
 
 __all__ = ["take", "refill", "drop", "shutdown", "enabled", "count", "idle_pids"]
 
@@ -169,14 +169,7 @@ def _discard(process: Any, conn: Any) -> None:
         conn.close()
     except OSError:
         pass
-    if process.exitcode is None:
-        process.terminate()
-        process.join(1.0)
-        if process.exitcode is None:
-            process.kill()
-            process.join(5.0)
-    else:
-        process.join(1.0)
+    end_process(process)
 
 
 def idle_pids() -> set[int]:

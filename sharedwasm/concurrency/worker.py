@@ -21,7 +21,8 @@ import time
 from typing import Any, Callable
 
 from . import child, spare
-from .context import forkserver_running, mp_context, spawn_context, wait_ready
+from .context import (end_process, forkserver_running, mp_context, spawn_context,
+                      wait_ready)
 
 __all__ = ["Worker", "WorkerError", "WorkerDied", "RemoteTraceback"]
 
@@ -253,14 +254,7 @@ class Worker:
             return
         self._closed = True
         proc = self._process
-        if proc.exitcode is None:
-            proc.terminate()
-            proc.join(1.0)
-            if proc.exitcode is None:
-                proc.kill()
-                proc.join(5.0)
-        else:
-            proc.join(1.0)
+        end_process(proc)
         try:
             self._conn.close()
         except OSError:

@@ -9,20 +9,12 @@ f64 mantissa (sign kept, no quieting), so ``f32_bits(f32_value(b)) == b`` for ev
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass
 from typing import Any
 
+from ..api.convert import f32_from_bits as f32_value, f32_to_bits as f32_bits
+from ..api.convert import f64_from_bits as f64_value, f64_to_bits as f64_bits
 from ..text import script
-
-_pack_d = struct.Struct("<d").pack
-_unpack_d = struct.Struct("<d").unpack
-_pack_q = struct.Struct("<Q").pack
-_unpack_q = struct.Struct("<Q").unpack
-_pack_f = struct.Struct("<f").pack
-_unpack_f = struct.Struct("<f").unpack
-_pack_i = struct.Struct("<I").pack
-_unpack_i = struct.Struct("<I").unpack
 
 F32_CANONICAL = 0x7FC00000
 F64_CANONICAL = 0x7FF8000000000000
@@ -40,32 +32,6 @@ class HostRef:
 
     def __repr__(self) -> str:
         return f"(ref.extern {self.index})"
-
-
-# -- bits <-> floats -------------------------------------------------------------------------
-
-def f64_value(bits: int) -> float:
-    return _unpack_d(_pack_q(bits))[0]
-
-
-def f64_bits(value: float) -> int:
-    return _unpack_q(_pack_d(value))[0]
-
-
-def f32_value(bits: int) -> float:
-    """The float of an f32 bit pattern; NaN payloads are widened by hand (never quieted)."""
-    if bits & 0x7F800000 == 0x7F800000 and bits & 0x7FFFFF:
-        wide = ((bits >> 31) << 63) | 0x7FF0000000000000 | ((bits & 0x7FFFFF) << 29)
-        return _unpack_d(_pack_q(wide))[0]
-    return _unpack_f(_pack_i(bits))[0]
-
-
-def f32_bits(value: float) -> int:
-    """The f32 bit pattern of an f32-valued float (the inverse of ``f32_value``)."""
-    if value != value:
-        wide = _unpack_q(_pack_d(value))[0]
-        return ((wide >> 63) << 31) | 0x7F800000 | ((wide >> 29) & 0x7FFFFF)
-    return _unpack_i(_pack_f(value))[0]
 
 
 # -- arguments -------------------------------------------------------------------------------

@@ -278,20 +278,21 @@ def _call_indirect(cur: Cursor, scope: FuncScope, op: OpInfo) -> tuple:
     return (type_index, table)
 
 
-def _table_init(cur: Cursor, scope: FuncScope, op: OpInfo) -> tuple:
+def _segment_init(cur: Cursor, scope: FuncScope, space: str, segments: str) -> tuple:
+    """``x? y`` of ``table.init``/``memory.init``: (segment, table or memory), 0 by default."""
     first = cur.next()
     if _is_index(cur.peek()):
-        table = scope.module.resolve("table", first)
-        return (scope.module.resolve("elem", cur.next()), table)
-    return (scope.module.resolve("elem", first), 0)
+        target = scope.module.resolve(space, first)
+        return (scope.module.resolve(segments, cur.next()), target)
+    return (scope.module.resolve(segments, first), 0)
+
+
+def _table_init(cur: Cursor, scope: FuncScope, op: OpInfo) -> tuple:
+    return _segment_init(cur, scope, "table", "elem")
 
 
 def _memory_init(cur: Cursor, scope: FuncScope, op: OpInfo) -> tuple:
-    first = cur.next()
-    if _is_index(cur.peek()):
-        mem = scope.module.resolve("memory", first)
-        return (scope.module.resolve("data", cur.next()), mem)
-    return (scope.module.resolve("data", first), 0)
+    return _segment_init(cur, scope, "memory", "data")
 
 
 def _two_optional(space: str):

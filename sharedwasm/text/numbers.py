@@ -33,6 +33,15 @@ def _digits(text: str, base: int) -> int:
     return int(text.replace("_", ""), base)
 
 
+def _magnitude(text: str) -> int:
+    """The digits of a decimal or hexadecimal integer literal, its sign left aside."""
+    if _HEX_INT.fullmatch(text):
+        return _digits(text.lstrip("+-")[2:], 16)
+    if _DEC_INT.fullmatch(text):
+        return _digits(text.lstrip("+-"), 10)
+    raise ValueError(UNKNOWN)
+
+
 def parse_nat(text: str, bits: int = 32) -> int:
     """An unsigned literal without sign (indices, offsets, lane indices, limits)."""
     if not text or text[0] in "+-":
@@ -42,13 +51,7 @@ def parse_nat(text: str, bits: int = 32) -> int:
 
 def parse_uint(text: str, bits: int) -> int:
     """``uN``: an unsigned literal, with optional ``+`` sign tolerated as in the spec's ``iN``."""
-    if _HEX_INT.fullmatch(text):
-        body = text.lstrip("+-")
-        value = _digits(body[2:], 16)
-    elif _DEC_INT.fullmatch(text):
-        value = _digits(text.lstrip("+-"), 10)
-    else:
-        raise ValueError(UNKNOWN)
+    value = _magnitude(text)
     if text[0] == "-":
         raise ValueError(OUT_OF_RANGE)
     if value >= 1 << bits:
@@ -58,13 +61,7 @@ def parse_uint(text: str, bits: int) -> int:
 
 def parse_int(text: str, bits: int) -> int:
     """``iN``: an unsigned or signed literal, returned as a signed N-bit value."""
-    if _HEX_INT.fullmatch(text):
-        body = text.lstrip("+-")
-        value = _digits(body[2:], 16)
-    elif _DEC_INT.fullmatch(text):
-        value = _digits(text.lstrip("+-"), 10)
-    else:
-        raise ValueError(UNKNOWN)
+    value = _magnitude(text)
     sign = text[0]
     if sign == "-":
         if value > 1 << (bits - 1):

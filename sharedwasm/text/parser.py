@@ -162,20 +162,10 @@ class ModuleContext:
 
     # --- types ----------------------------------------------------------------------------
     def valtype(self, node) -> str:
-        if isinstance(node, Atom) and node.kind == "keyword":
-            if node.text in VAL_TYPES:
-                return node.text
-            if node.text in _OBSOLETE_TYPES:
-                raise error_at(node, f"unknown operator {node.text}")
-        raise unexpected(node)
+        return _type_keyword(node, VAL_TYPES)
 
     def reftype(self, node) -> str:
-        if isinstance(node, Atom) and node.kind == "keyword":
-            if node.text in REF_TYPES:
-                return node.text
-            if node.text in _OBSOLETE_TYPES:
-                raise error_at(node, f"unknown operator {node.text}")
-        raise unexpected(node)
+        return _type_keyword(node, REF_TYPES)
 
     def params_results(self, cur: Cursor, allow_names: bool
                        ) -> tuple[list[str], list[str], list[Atom | None]]:
@@ -698,3 +688,13 @@ _FIELDS = {
     "elem": ModuleContext._elem,
     "data": ModuleContext._data,
 }
+
+
+def _type_keyword(node, allowed) -> str:
+    """The type keyword ``node`` if it is one of ``allowed`` (obsolete spellings: unknown)."""
+    if isinstance(node, Atom) and node.kind == "keyword":
+        if node.text in allowed:
+            return node.text
+        if node.text in _OBSOLETE_TYPES:
+            raise error_at(node, f"unknown operator {node.text}")
+    raise unexpected(node)

@@ -407,16 +407,25 @@ class FunctionCompiler:
                 return c
         return None
 
-    def branch(self, depth: int) -> None:
-        """Emit the transfer to label ``depth`` (values taken from the stack top, not popped)."""
-        target = self.ctl[-1 - depth]
+    def pass_label_values(self, target: Ctl) -> bool:
+        """Copy the stack-top values ``target``'s label takes into its slots (not popped).
+
+        A branch to the function's label is a return: emitted here, and False says so.
+        """
         if target.kind == "func":
             self.emit_return()
-            return
+            return False
         n = target.label_arity
         vals = self.stack[len(self.stack) - n:] if n else []
         self.flush_impure(len(self.stack) - n)
         self.assign_slots(target.base, vals)
+        return True
+
+    def branch(self, depth: int) -> None:
+        """Emit the transfer to label ``depth`` (values taken from the stack top, not popped)."""
+        target = self.ctl[-1 - depth]
+        if not self.pass_label_values(target):
+            return
         restart = target.kind == "loop"
         if not restart:
             target = self._exit_of(self.ctl, target)

@@ -18,8 +18,8 @@ state that matches no clause re-raises, which lands it at the next enclosing tab
 """
 from __future__ import annotations
 
-from .codegen import OPENERS, Ctl, Entry, FunctionCompiler
-from .lower_control import CONTROL
+from .codegen import OPENERS, Ctl, FunctionCompiler
+from .lower_control import CONTROL, emit_catch_clauses
 
 __all__ = ["FlatCompiler", "compile_flat"]
 
@@ -78,13 +78,8 @@ class FlatCompiler(FunctionCompiler):
 
     def branch(self, depth: int) -> None:
         target = self.ctl[-1 - depth]
-        if target.kind == "func":
-            self.emit_return()
+        if not self.pass_label_values(target):
             return
-        n = target.label_arity
-        vals = self.stack[len(self.stack) - n:] if n else []
-        self.flush_impure(len(self.stack) - n)
-        self.assign_slots(target.base, vals)
         self.emit(f"pc = {self.end_label(target)}")
         self.emit("continue")
 
@@ -205,28 +200,7 @@ def _end_try(fc: FlatCompiler, c: Ctl) -> None:
     fc.begin(fc.catch_state[c.id])
     x = f"x{c.id}"
     fc.emit(f"{x} = xw_.exn")
-    fc.stack = list(c.snapshot)
-    for clause in c.catches:
-        kind = clause.kind
-        pushed = 0
-        if kind in ("catch", "catch_ref"):
-            n = len(fc.mc.tag_types[clause.tag].params)
-            fc.emit(f"if {x}.tag is TAG{clause.tag}:")
-            fc.indent += 1
-            deps = frozenset((x,))
-            for i in range(n):
-                fc.stack.append(Entry(f"{x}.payload[{i}]", deps))
-            pushed = n
-        if kind.endswith("_ref"):
-            fc.stack.append(Entry(x, frozenset((x,))))
-            pushed += 1
-        fc.branch(clause.label)
-        del fc.stack[len(fc.stack) - pushed:]
-        if kind in ("catch", "catch_ref"):
-            fc.indent -= 1
-        else:
-            break
-    else:
+    if not emit_catch_clauses(fc, c, x):
         fc.emit("raise xw_")
     fc.begin(fc.label[c.id])
     fc.stack = list(c.snapshot)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .codegen import Ctl, Entry, FunctionCompiler
 
-__all__ = ["CONTROL"]
+__all__ = ["CONTROL", "emit_catch_clauses"]
 
 
 def _unreachable(fc: FunctionCompiler, ins, pos: int) -> None:
@@ -82,37 +82,35 @@ def _end(fc: FunctionCompiler, ins, pos: int) -> None:
     elif c.kind == "try_table":
         _end_try(fc, c, alive)
         return
-    fc.ctl.pop()
-    if c.wrapped:
-        if alive:
-            fc.emit("break")
-        fc.close_body(c.body_start)
-        fc.dispatch(c)
+    _leave(fc, c, alive)
     fc.set_results(c.base, c.nresults)
     fc.dead = not (alive or c.reached)
 
 
-def _end_try(fc: FunctionCompiler, c: Ctl, alive: bool) -> None:
+def _leave(fc: FunctionCompiler, c: Ctl, alive: bool) -> bool:
+    """Pop construct ``c``; close its wrapper loop if it has one (True then)."""
     fc.ctl.pop()
-    if c.wrapped:
-        if alive:
-            fc.emit("break")
-        fc.close_body(c.body_start)
-        fc.dispatch(c)
-        fc.indent -= 1
-    else:
-        fc.close_body(c.body_start)
-    x = f"x{c.id}"
-    fc.emit(f"except WasmThrow as {x}_:")
-    fc.indent += 1
-    fc.emit(f"{x} = {x}_.exn")
-    fc.after_call()
+    if not c.wrapped:
+        return False
+    if alive:
+        fc.emit("break")
+    fc.close_body(c.body_start)
+    fc.dispatch(c)
+    return True
+
+
+def emit_catch_clauses(fc: FunctionCompiler, c: Ctl, x: str) -> bool:
+    """Emit ``try_table`` ``c``'s clauses for the caught exception ``x``, in order.
+
+    Starts from the stack at the ``try_table``'s entry. True when a ``catch_all`` clause
+    ends the list (no fall-through re-raise is then needed).
+    """
     fc.stack = list(c.snapshot)
-    catch_all = False
     for clause in c.catches:
         kind = clause.kind
         pushed = 0
-        if kind in ("catch", "catch_ref"):
+        tagged = kind in ("catch", "catch_ref")
+        if tagged:
             n = len(fc.mc.tag_types[clause.tag].params)
             fc.emit(f"if {x}.tag is TAG{clause.tag}:")
             fc.indent += 1
@@ -125,12 +123,23 @@ def _end_try(fc: FunctionCompiler, c: Ctl, alive: bool) -> None:
             pushed += 1
         fc.branch(clause.label)
         del fc.stack[len(fc.stack) - pushed:]
-        if kind in ("catch", "catch_ref"):
-            fc.indent -= 1
-        else:
-            catch_all = True
-            break
-    if not catch_all:
+        if not tagged:
+            return True
+        fc.indent -= 1
+    return False
+
+
+def _end_try(fc: FunctionCompiler, c: Ctl, alive: bool) -> None:
+    if _leave(fc, c, alive):
+        fc.indent -= 1                 # the try: its body is the wrapper loop
+    else:
+        fc.close_body(c.body_start)
+    x = f"x{c.id}"
+    fc.emit(f"except WasmThrow as {x}_:")
+    fc.indent += 1
+    fc.emit(f"{x} = {x}_.exn")
+    fc.after_call()
+    if not emit_catch_clauses(fc, c, x):
         fc.emit("raise")
     fc.indent -= 1
     fc.stack = list(c.snapshot)
@@ -210,16 +219,22 @@ def _call(fc: FunctionCompiler, ins, pos: int) -> None:
     fc.after_call()
 
 
-def _call_indirect(fc: FunctionCompiler, ins, pos: int) -> None:
-    typeidx, tableidx = ins[1]
-    ft = fc.mc.module.types[typeidx]
-    n = len(ft.params)
+def _indirect_callee(fc: FunctionCompiler, typeidx: int, tableidx: int,
+                     n: int) -> tuple[str, list[Entry]]:
+    """Pop the table index and ``n`` arguments; (temp bound to the checked callee, args)."""
     if any(e.impure for e in fc.stack[len(fc.stack) - n - 1:]):
         fc.flush_impure()
     idx = fc.pop()
     args = _args_in_order(fc, n)
     t = fc.temp()
     fc.emit(f"{t} = call_target(E{tableidx}, {idx.expr}, TY{typeidx})")
+    return t, args
+
+
+def _call_indirect(fc: FunctionCompiler, ins, pos: int) -> None:
+    typeidx, tableidx = ins[1]
+    ft = fc.mc.module.types[typeidx]
+    t, args = _indirect_callee(fc, typeidx, tableidx, len(ft.params))
     fc.assign_result(f"{t}({', '.join(a.val for a in args)})", len(ft.results))
     fc.after_call()
 
@@ -248,13 +263,7 @@ def _return_call(fc: FunctionCompiler, ins, pos: int) -> None:
 
 def _return_call_indirect(fc: FunctionCompiler, ins, pos: int) -> None:
     typeidx, tableidx = ins[1]
-    n = len(fc.mc.module.types[typeidx].params)
-    if any(e.impure for e in fc.stack[len(fc.stack) - n - 1:]):
-        fc.flush_impure()
-    idx = fc.pop()
-    args = _args_in_order(fc, n)
-    t = fc.temp()
-    fc.emit(f"{t} = call_target(E{tableidx}, {idx.expr}, TY{typeidx})")
+    t, args = _indirect_callee(fc, typeidx, tableidx, len(fc.mc.module.types[typeidx].params))
     vals = "".join(f"{a.val}, " for a in args)
     fc.emit(f'return TailCall(getattr({t}, "tail", {t}), ({vals}))')
     fc.kill()
