@@ -66,8 +66,10 @@ def _located(err: CompileError, path: str) -> str:
 
 
 def _binary_of(path: str, data: bytes, features: frozenset[str]) -> bytes:
-    """The module binary of a file that holds either the binary or the text format."""
-    if data.startswith(WASM_MAGIC):
+    """The module binary of a file that holds either the binary or the text format: a
+    ``.wasm`` name or the binary magic means binary (so a damaged binary gets the decoder's
+    message), anything else is parsed as text."""
+    if data.startswith(WASM_MAGIC) or path.endswith(".wasm"):
         return data
     from .api.module import wat2wasm
     return wat2wasm(data, features=features, source=path)

@@ -136,3 +136,12 @@ def test_console_script_is_declared():
         pytest.skip("the package is not installed in this interpreter's environment")
     out = subprocess.run([exe, "--help"], capture_output=True, timeout=60)
     assert out.returncode == 0 and b"wat2wasm" in out.stdout
+
+
+def test_a_damaged_wasm_file_gets_the_decoders_message(tmp_path):
+    bad = tmp_path / "bad.wasm"
+    bad.write_bytes(b"garbage\n")
+    proc = subprocess.run([sys.executable, "-m", "sharedwasm", "validate", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "magic header not detected" in proc.stderr
+    assert "Traceback" not in proc.stderr
