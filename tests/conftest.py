@@ -1,4 +1,9 @@
-"""Shared test set-up: the tests folder on ``sys.path`` and the end-of-session summaries.
+"""Shared test set-up: the tests folder on ``sys.path``, a private native-code cache and
+the end-of-session summaries.
+
+The native tier's on-disk cache goes to a temporary directory made for the session (and
+removed after it), so tests never write into the home directory; worker processes and
+subprocesses inherit it through the environment.
 
 ``report`` (a session fixture) collects counts that a test wants shown at the end of the
 run, e.g. per-suite assertion counts of the spec checks; the terminal summary also prints
@@ -6,7 +11,10 @@ passed/failed/skipped counts per test file and the reasons of skips.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -15,6 +23,29 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 _REPORT_KEY = pytest.StashKey["Report"]()
+_CACHE_KEY = pytest.StashKey[str]()
+
+
+def pytest_configure(config):
+    folder = tempfile.mkdtemp(prefix="sharedwasm-test-cache-")
+    config.stash[_CACHE_KEY] = folder
+    os.environ["SHAREDWASM_CACHE_DIR"] = folder
+
+
+@pytest.fixture(scope="module")
+def portable_engine():
+    """Pin the portable tier, for tests about it specifically (generated Python source,
+    its dumps and tracebacks, its interruptibility); module-scoped, so module-scoped
+    instances of those tests are portable too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SHAREDWASM_ENGINE", "python")
+        yield
+
+
+def pytest_unconfigure(config):
+    folder = config.stash.get(_CACHE_KEY, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Report:

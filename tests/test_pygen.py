@@ -14,6 +14,8 @@ from sharedwasm.spec.types import FuncType
 from sharedwasm.text.parser import parse_module
 from sharedwasm.valid.validate import validate_module
 
+pytestmark = pytest.mark.usefixtures("portable_engine")
+
 
 def load(wat: str, externs=()):
     m = parse_module(wat)

@@ -16,6 +16,8 @@ from sharedwasm.tiers import instantiate, invoke
 from sharedwasm.tiers.pygen import codegen
 from sharedwasm.valid.validate import validate_module
 
+pytestmark = pytest.mark.usefixtures("portable_engine")
+
 
 @pytest.fixture(params=["auto", "flat"])
 def mode(request, monkeypatch):

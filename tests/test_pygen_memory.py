@@ -15,6 +15,8 @@ import pytest
 import sharedwasm as w
 from sharedwasm.tiers.pygen import codegen
 
+pytestmark = pytest.mark.usefixtures("portable_engine")
+
 WAT = r"""
 (module
   (memory (export "mem") 1 100)

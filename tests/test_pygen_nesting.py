@@ -17,6 +17,8 @@ from sharedwasm.runtime import WasmThrow
 from sharedwasm.text.parser import parse_module
 from sharedwasm.valid.validate import validate_module
 
+pytestmark = pytest.mark.usefixtures("portable_engine")
+
 M32 = 0xFFFFFFFF
 REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "realworld"
 if not REALWORLD.is_dir():

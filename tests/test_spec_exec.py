@@ -3,6 +3,9 @@ exceptions runs through the spec runner in-process, with its folder's features (
 scripts' ``thread`` blocks in worker processes; ``test_spec_threads.py`` checks those
 closely).
 
+Every script runs twice: with the default engine (native when llvmlite imports) and with
+the portable tier (``-python`` ids, a table of its own), which costs about 11 s.
+
 Each script must end with 0 failures and nothing skipped (SIMD included); the per-file
 counts land in the end-of-session summary. A script known to fail is listed in ``KNOWN_FAILING`` with a reason; it is an
 expected failure, and listed scripts that pass are reported so the list only shrinks.
@@ -23,19 +26,24 @@ KNOWN_FAILING: dict[str, str] = {}
 
 
 def _params() -> list:
-    return [pytest.param(s, p, id=f"{s}/{p.stem}") for s in EXEC_SUITES
-            for p in wast_files(s)]
+    return [pytest.param(s, p, e, id=f"{s}/{p.stem}{'-' + e if e else ''}")
+            for e in (None, "python") for s in EXEC_SUITES for p in wast_files(s)]
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("suite, wast", _params())
-def test_script(suite: str, wast, report):
+@pytest.mark.parametrize("suite, wast, engine", _params())
+def test_script(suite: str, wast, engine, report, monkeypatch):
     need_spec()
+    if engine is None:
+        monkeypatch.delenv("SHAREDWASM_ENGINE", raising=False)
+    else:
+        monkeypatch.setenv("SHAREDWASM_ENGINE", engine)
     result = run_file(wast, SUITES[suite], name=f"{suite}/{wast.name}")
     row = f"{suite}/{wast.stem}"
+    table = TABLE if engine is None else f"{TABLE} ({engine} engine)"
     for column, n in (("passed", result.passed), ("failed", result.failed),
                       ("skipped", result.skipped)):
-        report.count(TABLE, row, column, n)
+        report.count(table, row, column, n)
     known = KNOWN_FAILING.get(row)
     if result.failed:
         listing = "\n".join(str(f) for f in result.failures[:30])

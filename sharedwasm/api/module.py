@@ -3,7 +3,9 @@
 ``Module`` mirrors ``WebAssembly.Module``: it owns the module's bytes, the decoded AST and
 what validation recorded for later stages. It pickles by its bytes (that is how a module
 reaches a worker process); unpickling re-decodes and re-validates once per process and
-then reuses the result from a small cache keyed by the bytes' digest.
+then reuses the result from a small cache keyed by the bytes' digest. When the engine is
+native, the pickle also carries the module's machine code (compiled first if need be), so
+a worker links it instead of compiling again (``tiers.shipped_code``).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from ..spec import ast
 from ..spec.types import FuncType, GlobalType, MemType, TableType
 from ..text.parser import parse_module
 from ..text.printer import print_module
+from ..tiers import receive_code, remember_source, shipped_code
 from ..valid.validate import validate_module
 
 __all__ = ["Module", "ModuleExportDescriptor", "ModuleImportDescriptor", "validate",
@@ -100,9 +103,13 @@ class _ModuleCache:
 _CACHE = _ModuleCache()
 
 
-def _restore(data: bytes, features: frozenset[str]) -> "Module":
-    """Unpickling entry point: reuses this process's cache before decoding again."""
-    return Module(data, features=features, _cached=True)
+def _restore(data: bytes, features: frozenset[str], code: tuple | None = None) -> "Module":
+    """Unpickling entry point: reuses this process's cache before decoding again; ``code``
+    is machine code the sending process compiled (see ``tiers.shipped_code``)."""
+    module = Module(data, features=features, _cached=True)
+    if code is not None:
+        receive_code(module._ast, code)
+    return module
 
 
 class Module:
@@ -127,6 +134,7 @@ class Module:
             info = validate_module(tree, features)
             item = (tree, info)
             _CACHE.put(key, item)
+            remember_source(tree, key[0] + ",".join(sorted(features)).encode())
         self._bytes = raw
         self._ast, self._info = item
         self._features = features
@@ -173,7 +181,10 @@ class Module:
         return self._features
 
     def __reduce__(self):
-        return _restore, (self._bytes, self._features)
+        code = shipped_code(self._ast, self._info)
+        if code is None:
+            return _restore, (self._bytes, self._features)
+        return _restore, (self._bytes, self._features, code)
 
     def __repr__(self) -> str:
         tree = self._ast

@@ -7,6 +7,10 @@ file) or a callable. A script runs with the names of its ``WorkerScope`` as glob
 ``on_message``, or ``scope.on_message``), the worker then delivers every incoming message
 to it until the parent closes the worker; otherwise it ends when the target returns.
 
+The worker takes its engine setting (``SHAREDWASM_ENGINE``) from the parent at start,
+not from the environment its process inherited: a forkserver or spare process may predate
+the parent's change to ``os.environ``. The target may still change it for itself.
+
 Wire protocol (tuples over one duplex pipe, pickled with dill):
 parent -> child ``("message", obj)``, ``("close",)``;
 child -> parent ``("message", obj)``, ``("done", value)``, ``("error", exc, traceback)``.
@@ -22,7 +26,22 @@ import traceback
 from typing import Any, Callable
 
 __all__ = ["WorkerScope", "worker_main", "spare_main", "MainModule", "WorkerClosed",
-           "pack_error"]
+           "pack_error", "engine_setting", "apply_engine"]
+
+_ENGINE_VAR = "SHAREDWASM_ENGINE"
+
+
+def engine_setting() -> str | None:
+    """This process's ``SHAREDWASM_ENGINE`` (None when unset), to hand to a worker."""
+    return os.environ.get(_ENGINE_VAR)
+
+
+def apply_engine(setting: str | None) -> None:
+    """Make this process's engine setting the one ``engine_setting`` gave in the parent."""
+    if setting is None:
+        os.environ.pop(_ENGINE_VAR, None)
+    else:
+        os.environ[_ENGINE_VAR] = setting
 
 
 class MainModule:
@@ -129,8 +148,8 @@ def _start_parent_watch() -> None:
 
 def spare_main(conn: Any, main: MainModule) -> None:
     """A spare process's entry point: wait for ``("start", target, args, name, cwd,
-    sys_path)`` from the parent, then become that worker. EOF (the parent dropped the
-    spare) ends the process quietly."""
+    sys_path, engine)`` from the parent, then become that worker. EOF (the parent dropped
+    the spare) ends the process quietly."""
     global _main
     _main = main
     _start_parent_watch()
@@ -142,7 +161,8 @@ def spare_main(conn: Any, main: MainModule) -> None:
         _try_send(WorkerScope(conn, "worker"), pack_error(exc))
         conn.close()
         return
-    _kind, target, args, name, cwd, path = item
+    _kind, target, args, name, cwd, path, engine = item
+    apply_engine(engine)
     try:
         os.chdir(cwd)
     except OSError:
@@ -153,8 +173,10 @@ def spare_main(conn: Any, main: MainModule) -> None:
     _run_worker(conn, target, args, name)
 
 
-def worker_main(conn: Any, target: Any, args: tuple, name: str) -> None:
+def worker_main(conn: Any, target: Any, args: tuple, name: str,
+                engine: str | None = None) -> None:
     """The worker process's entry point."""
+    apply_engine(engine)
     _start_parent_watch()
     _run_worker(conn, target, args, name)
 

@@ -20,7 +20,7 @@ __all__ = ["mp_context", "spawn_context", "forkserver_running", "wait_ready", "e
 #: modules the forkserver imports once, so every worker starts with the runtime loaded
 PRELOAD = ["sharedwasm.concurrency.child", "sharedwasm.concurrency.tasks",
            "sharedwasm.api.module", "sharedwasm.api.instance", "sharedwasm.api.objects",
-           "sharedwasm.tiers", "sharedwasm.runtime.shared_memory"]
+           "sharedwasm.tiers", "sharedwasm.tiers.native", "sharedwasm.runtime.shared_memory"]
 
 _lock = threading.Lock()
 _context: Any = None

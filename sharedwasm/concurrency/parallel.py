@@ -17,6 +17,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from . import tasks
+from .child import engine_setting
 from .worker import Worker, WorkerDied, WorkerError, remote_error
 
 __all__ = ["WorkerPool", "run_parallel", "run_in_worker", "start_thread", "call"]
@@ -184,7 +185,8 @@ def _run_on_executor(executor: Any, module: Any, fn: Any, args: list, memory: An
         raise ValueError("executor= runs tasks that need no shared memory; "
                          "use the default workers (or a WorkerPool) with memory=")
     items = [a if isinstance(a, tuple) else (a,) for a in args]
-    futures = [executor.submit(tasks.run_standalone, module, fn, item, imports)
+    engine = engine_setting()
+    futures = [executor.submit(tasks.run_standalone, module, fn, item, imports, engine)
                for item in items]
     done, not_done = concurrent.futures.wait(futures, timeout)
     if not_done:

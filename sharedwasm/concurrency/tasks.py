@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .child import WorkerScope, pack_error
+from .child import WorkerScope, apply_engine, pack_error
 
 __all__ = ["task_server", "link_imports", "call_task", "run_standalone"]
 
@@ -52,16 +52,19 @@ def task_server(scope: WorkerScope, module: Any, memory: Any, imports: Any,
             scope.post_message(("result", i, value))
 
 
-_standalone: dict[bytes, Any] = {}
+_standalone: dict[tuple, Any] = {}
 
 
-def run_standalone(module: Any, fn: str | Callable, args: tuple, imports: Any) -> Any:
-    """One task in a foreign executor's process (no shared memory); the instance is
-    reused by later tasks of the same module in that process when there are no imports."""
+def run_standalone(module: Any, fn: str | Callable, args: tuple, imports: Any,
+                   engine: str | None = None) -> Any:
+    """One task in a foreign executor's process (no shared memory), with the submitting
+    process's ``engine`` setting; the instance is reused by later tasks of the same module
+    and engine in that process when there are no imports."""
     from ..api.instance import Instance
+    apply_engine(engine)
     if imports:
         return call_task(Instance(module, imports), fn, args)
-    key = module.binary
+    key = (module.binary, engine)
     instance = _standalone.get(key)
     if instance is None:
         instance = _standalone[key] = Instance(module)

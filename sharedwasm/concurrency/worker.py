@@ -96,7 +96,8 @@ class Worker:
             process, conn = handed
             process.name = self.name
             try:
-                conn.send(("start", target, args, self.name, os.getcwd(), list(sys.path)))
+                conn.send(("start", target, args, self.name, os.getcwd(), list(sys.path),
+                           child.engine_setting()))
                 return process, conn
             except (BrokenPipeError, ConnectionResetError, EOFError):
                 spare.drop(process, conn)     # the spare died: fork instead
@@ -109,7 +110,8 @@ class Worker:
             ctx = spawn_context()         # do not wait for the forkserver to boot
         conn, child_conn = ctx.Pipe(duplex=True)
         process = ctx.Process(target=child.worker_main,
-                              args=(child_conn, target, args, self.name),
+                              args=(child_conn, target, args, self.name,
+                                    child.engine_setting()),
                               name=self.name, daemon=True)
         try:
             process.start()

@@ -1,11 +1,16 @@
 """The native tier: wasm functions -> LLVM IR (llvmlite) -> machine code, called by ctypes.
 
-Opt-in with ``SHAREDWASM_ENGINE=native``. ``instantiate`` compiles a module once (cached
-per ``ast.Module`` object) and instantiates it natively; a module this tier cannot lower
-(exceptions, reference values, tail calls, SIMD, or llvmlite missing) runs on
-the portable tier instead, and ``fallback_reason(module)`` says why (printed to stderr
-when ``SHAREDWASM_NATIVE_VERBOSE=1``). Objects shared with fallback instances are kept in
-their native forms so both tiers see the same state.
+The default engine when llvmlite imports (``SHAREDWASM_ENGINE``, see ``tiers.engine``).
+``instantiate`` compiles a module once (cached per ``ast.Module`` object) and instantiates
+it natively; a module this tier cannot lower (SIMD, more than one memory) runs on the
+portable tier instead, and ``fallback_reason(module)`` says why (printed to stderr when
+``SHAREDWASM_NATIVE_VERBOSE=1``). Objects shared with fallback instances
+are kept in their native forms so both tiers see the same state.
+
+Machine code is reused rather than rebuilt where it can be: code another process compiled
+and shipped with a pickled module (``offer_object``), then the on-disk cache (cache.py),
+then lowering and LLVM. Reused code must carry this process's ``jit.compat_key()``; any
+other is ignored and the module is compiled again.
 """
 from __future__ import annotations
 
@@ -19,41 +24,101 @@ from ...runtime.instance import instantiate as _instantiate
 from ...spec import ast
 from .jit import available, unavailable_reason
 
-__all__ = ["instantiate", "compile_module", "fallback_reason", "available"]
+__all__ = ["instantiate", "compile_module", "fallback_reason", "available", "object_code",
+           "offer_object"]
 
 _CACHE: OrderedDict[int, tuple] = OrderedDict()
 _CACHE_SIZE = 64
+#: id(ast.Module) -> (module, (compat key, object)) shipped from another process
+_OFFERED: OrderedDict[int, tuple] = OrderedDict()
+
+
+def _remember(table: OrderedDict, module: ast.Module, value) -> None:
+    table[id(module)] = (module, value)
+    table.move_to_end(id(module))
+    if len(table) > _CACHE_SIZE:
+        table.popitem(last=False)
+
+
+def _take(table: OrderedDict, module: ast.Module, pop: bool = False):
+    hit = table.pop(id(module), None) if pop else table.get(id(module))
+    return hit[1] if hit is not None and hit[0] is module else None
 
 
 def compile_module(module: ast.Module, info):
     """The ``NativeModule`` of ``module``, or a string: why it runs on the portable tier."""
-    key = id(module)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] is module:
-        _CACHE.move_to_end(key)
-        return hit[1]
+    result = _take(_CACHE, module)
+    if result is not None:
+        _CACHE.move_to_end(id(module))
+        return result
     if not available():
-        result: object = unavailable_reason()
+        result = unavailable_reason()
     else:
-        from .module import Unsupported, compile_module as build
+        from .module import Unsupported
         try:
-            result = build(module, info)
+            result = _reuse_or_build(module, info)
         except Unsupported as why:
             result = str(why)
         if isinstance(result, str) and os.environ.get("SHAREDWASM_NATIVE_VERBOSE") == "1":
             print(f"sharedwasm native tier: portable fallback: {result}", file=sys.stderr)
-    _CACHE[key] = (module, result)
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    _remember(_CACHE, module, result)
     return result
+
+
+def _reuse_or_build(module: ast.Module, info):
+    from . import cache
+    from .jit import compat_key
+    from .module import compile_module as build, load_module
+    compat = compat_key()
+    offered = _take(_OFFERED, module, pop=True)
+    if offered is not None and offered[0] == compat:
+        native = _link_or_none(load_module, offered[1], info, "shipped")
+        if native is not None:
+            return native
+    from .. import source_key
+    source = source_key(module)
+    key = cache.entry_key(source, compat) if source is not None else None
+    obj = cache.load(key) if key is not None else None
+    if obj is not None:
+        native = _link_or_none(load_module, obj, info, "cache")
+        if native is not None:
+            return native
+    native = build(module, info)
+    if key is not None:
+        cache.store(key, native.library.object_code)
+    return native
+
+
+def _link_or_none(load_module, obj: bytes, info, origin: str):
+    """A reused object that does not link (damaged in a way its checks missed) is no
+    reason to fail: the module is compiled instead."""
+    try:
+        return load_module(obj, info, origin)
+    except Exception:
+        return None
+
+
+def object_code(module: ast.Module, info) -> tuple[str, bytes] | None:
+    """``(compat key, object)`` of ``module`` compiled natively (now if not yet), or None
+    when it runs on the portable tier."""
+    native = compile_module(module, info)
+    if isinstance(native, str):
+        return None
+    from .jit import compat_key
+    return compat_key(), native.library.object_code
+
+
+def offer_object(module: ast.Module, code: tuple[str, bytes]) -> None:
+    """Use ``code`` (from ``object_code`` in another process) when ``module`` is first
+    compiled here, if its key matches; linking waits for that first native use."""
+    if _take(_CACHE, module) is None:
+        _remember(_OFFERED, module, code)
 
 
 def fallback_reason(module: ast.Module) -> str | None:
     """Why ``module`` (compiled before) runs on the portable tier; None if it is native."""
-    hit = _CACHE.get(id(module))
-    if hit is None or hit[0] is not module:
-        return None
-    return hit[1] if isinstance(hit[1], str) else None
+    result = _take(_CACHE, module)
+    return result if isinstance(result, str) else None
 
 
 def _portable_build(module: ast.Module, info, compiled):

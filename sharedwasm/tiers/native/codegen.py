@@ -10,8 +10,12 @@ Context (``ptr ctx``, one per instance, 8-byte fields): 0 VM state, 8 memory des
 16 global cell addresses, 24 imported function records, 32 table descriptors, 40 the
 instance's handle for runtime callbacks. A trap stores its code in the VM state, restores
 the call depth seen at entry and returns zeros; after every call the caller checks the
-code and unwinds the same way. Per-instruction lowerings live in ``lower_*.py`` in dicts
-keyed by mnemonic; a mnemonic without one raises ``Unsupported``.
+code and unwinds the same way. A wasm exception unwinds as a stashed ``WasmThrow`` (a
+nonzero code too): inside a ``try_table`` the check after a call leads to the construct's
+handler instead (``lower_exception``), which catches it or goes on unwinding. A tail call
+restores the depth and ends the function with a ``musttail`` call when the callee's LLVM
+type is the caller's (and at most two results), else with a call in tail position. Per-instruction lowerings live in
+``lower_*.py`` in dicts keyed by mnemonic; a mnemonic without one raises ``Unsupported``.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from llvmlite import ir
 
 from ...spec.types import FuncType
 from . import vm
-from .irtypes import I32, I64, LLTYPE, PTR, field, func_type, zero
+from .irtypes import I32, I64, LLTYPE, PTR, field, func_type, pack_results, result_of, zero
 
 __all__ = ["Unsupported", "Frame", "FunctionLowerer", "CTX_VM", "CTX_MEM", "CTX_GLOBALS",
            "CTX_FUNCS", "CTX_TABLES", "CTX_HANDLE", "CTX_WORDS"]
@@ -38,7 +42,8 @@ class Frame:
     """One control construct being lowered (the function body is the outermost)."""
 
     __slots__ = ("kind", "params", "results", "height", "end_bb", "end_phis", "header",
-                 "header_phis", "else_bb", "if_params", "has_else", "reached")
+                 "header_phis", "else_bb", "if_params", "has_else", "reached", "handler",
+                 "catches")
 
     def __init__(self, kind: str, params: tuple, results: tuple, height: int,
                  end_bb: ir.Block | None):
@@ -51,6 +56,8 @@ class Frame:
         self.if_params: list = []
         self.has_else = False
         self.reached = False        # some branch (or the fall-through) reaches end_bb
+        self.handler = None         # try_table: where an unwinding call in it leads
+        self.catches: tuple = ()
 
     @property
     def label_types(self) -> tuple:
@@ -70,6 +77,7 @@ class FunctionLowerer:
         self.dead = False
         self.trap_blocks: dict[int, ir.Block] = {}
         self.unwind_bb: ir.Block | None = None
+        self.handlers: list[ir.Block] = []       # of the enclosing try_tables, innermost last
         self.b = ir.IRBuilder(fn.append_basic_block("entry"))
         self.ctx = fn.args[0]
         self.uses_memory = False
@@ -114,14 +122,14 @@ class FunctionLowerer:
         self.locals = []
         nparams = len(self.ftype.params)
         for i, t in enumerate(self.local_types):
-            slot = b.alloca(LLTYPE.get(t) or self._unsupported_type(t))
+            slot = self.entry_alloca(LLTYPE.get(t) or self._unsupported_type(t))
             b.store(self.fn.args[i + 1] if i < nparams else zero(LLTYPE[t]), slot)
             self.locals.append(slot)
         if self.mc.has_memory and self.mc.uses_memory(self.body):
             self.uses_memory = True
             self.mdesc = b.load(field(b, self.ctx, CTX_MEM, PTR))
-            self.base_slot = b.alloca(PTR)
-            self.size_slot = b.alloca(I64)
+            self.base_slot = self.entry_alloca(PTR)
+            self.size_slot = self.entry_alloca(I64)
             self.reload_memory()
 
     def _unsupported_type(self, t: str):
@@ -174,30 +182,31 @@ class FunctionLowerer:
         self.dead = True
 
     def check_unwind(self) -> None:
-        """After a call: unwind when the callee left a trap code."""
-        if self.unwind_bb is None:
-            self.unwind_bb = self.fn.append_basic_block("unwind")
-            self._return_zero(ir.IRBuilder(self.unwind_bb))
+        """After a call: unwind when the callee left a trap code (to the innermost
+        enclosing ``try_table``'s handler, if any)."""
+        if self.handlers:
+            target = self.handlers[-1]
+        else:
+            if self.unwind_bb is None:
+                self.unwind_bb = self.fn.append_basic_block("unwind")
+                self._return_zero(ir.IRBuilder(self.unwind_bb))
+            target = self.unwind_bb
         b = self.b
         code = b.load(field(b, self.vm, VM_TRAP, I32))
         cont = self.fn.append_basic_block()
-        br = b.cbranch(b.icmp_unsigned("!=", code, I32(0)), self.unwind_bb, cont)
+        br = b.cbranch(b.icmp_unsigned("!=", code, I32(0)), target, cont)
         br.set_weights([1, 1 << 20])
         b.position_at_end(cont)
 
     def emit_return(self, values: list) -> None:
         b = self.b
         b.store(self.d0, self.depth_ptr)
-        rt = self.fn.function_type.return_type
         if not values:
             b.ret_void()
         elif len(values) == 1:
             b.ret(values[0])
         else:
-            agg = zero(rt)
-            for i, v in enumerate(values):
-                agg = b.insert_value(agg, v, i)
-            b.ret(agg)
+            b.ret(pack_results(b, values, self.ftype.results))
         self.dead = True
 
     # -- control ----------------------------------------------------------------------------
@@ -324,15 +333,39 @@ class FunctionLowerer:
         if n == 1:
             self.push(r)
         elif n > 1:
-            for i in range(n):
-                self.push(b.extract_value(r, i))
+            for i, t in enumerate(ft.results):
+                self.push(result_of(b, r, i, t))
+
+    def record_callee(self, rec, ft: FuncType) -> tuple:
+        """(code, context) of the 24-byte function record (code, context, type id) at ``rec``."""
+        b = self.b
+        return (b.load(field(b, rec, 0, func_type(ft).as_pointer())),
+                b.load(field(b, rec, 8, PTR)))
 
     def record_call(self, rec, ft: FuncType) -> None:
-        """Call through a 24-byte function record (code, context, type id) at ``rec``."""
+        self.call_value(*self.record_callee(rec, ft), ft)
+
+    def tail_call(self, callee, callee_ctx, ft: FuncType) -> None:
+        """End the function calling ``callee`` with the operands: the frame is left first
+        (depth restored), so the callee's traps and throws pass no handler of this one."""
         b = self.b
-        fnptr = b.load(field(b, rec, 0, func_type(ft).as_pointer()))
-        callee_ctx = b.load(field(b, rec, 8, PTR))
-        self.call_value(fnptr, callee_ctx, ft)
+        args = self.popn(len(ft.params))
+        b.store(self.d0, self.depth_ptr)
+        # musttail needs equal LLVM types, and results in registers: a struct returned
+        # through memory (more than two results on x86-64) makes the backend give up
+        sure = len(ft.results) <= 2 and str(func_type(ft)) == str(self.fn.function_type)
+        r = b.call(callee, [callee_ctx] + args, tail="musttail" if sure else "tail")
+        if ft.results:
+            b.ret(r)
+        else:
+            b.ret_void()
+        self.dead = True
+
+    def entry_alloca(self, ty: ir.Type) -> ir.Value:
+        """A stack slot allocated once in the entry block (not per loop iteration)."""
+        eb = ir.IRBuilder(self.fn.entry_basic_block)
+        eb.position_at_start(self.fn.entry_basic_block)
+        return eb.alloca(ty)
 
     def runtime_call(self, op: int, *args) -> ir.Value:
         """Call the runtime callback ``op`` with up to four i64 arguments; returns i64."""

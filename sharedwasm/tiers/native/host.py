@@ -16,7 +16,7 @@ from llvmlite import ir
 from ...runtime.funcs import target
 from ...spec.types import FuncType
 from . import vm
-from .irtypes import I32, I64, PTR, field, func_type, from_slot, ret_type, to_slot
+from .irtypes import I32, I64, PTR, field, func_type, from_slot, pack_results, to_slot
 from .jit import compile_ir, triple_and_layout
 from .objects import FROM_SLOT, TO_SLOT
 
@@ -91,16 +91,12 @@ def _build_trampoline(ft: FuncType) -> tuple:
     for i, t in enumerate(ft.results):
         slot = b.gep(res, [I32(0), I32(i)])
         values.append(from_slot(b, b.load(slot), t))
-    rt = ret_type(ft.results)
     if not values:
         b.ret_void()
     elif len(values) == 1:
         b.ret(values[0])
     else:
-        agg = ir.Constant(rt, None)
-        for i, v in enumerate(values):
-            agg = b.insert_value(agg, v, i)
-        b.ret(agg)
+        b.ret(pack_results(b, values, ft.results))
     lib = compile_ir(str(m), ["tramp"])
     return lib, lib.address("tramp")
 

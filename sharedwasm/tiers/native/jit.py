@@ -6,14 +6,22 @@ JIT library. The returned ``Library`` owns llvmlite's resource tracker: the mach
 stays mapped exactly as long as the ``Library`` lives, so every object holding one of its
 function pointers keeps a reference to it. Nothing is ever disposed explicitly (disposing
 an engine whose code may still run crashes the process).
+
+``load_object`` links an object emitted earlier (by another process, or read from the disk
+cache) without lowering or optimizing again; it is only valid where ``compat_key()`` equals
+the key of the process that emitted it: same llvmlite and LLVM, target, host CPU, optimizer
+level and native compiler sources.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import threading
+from pathlib import Path
 
-__all__ = ["Library", "compile_ir", "available", "unavailable_reason", "OPT_LEVEL"]
+__all__ = ["Library", "compile_ir", "load_object", "compat_key", "available",
+           "unavailable_reason", "OPT_LEVEL"]
 
 OPT_LEVEL = int(os.environ.get("SHAREDWASM_NATIVE_OPT", "2"))
 
@@ -87,10 +95,44 @@ def compile_ir(ir_text: str, exports: list[str], opt: int | None = None) -> Libr
             pb = _llvm.create_pass_builder(st["tm"], pto)
             pb.getModulePassManager().run(mod, pb)
         obj = st["tm"].emit_object(mod)
-        name = f"sharedwasm{next(_names)}"
-        builder = _llvm.JITLibraryBuilder().add_object_img(obj)
-        for sym in exports:
-            builder.export_symbol(sym)
-        tracker = builder.link(st["jit"], name)
-        addresses = {sym: tracker[sym] for sym in exports}
+        return _link(st, obj, exports)
+
+
+def load_object(obj: bytes, exports: list[str]) -> Library:
+    """Link an object ``compile_ir`` emitted (in a process with the same ``compat_key``)."""
+    with _lock:
+        return _link(_setup(), obj, exports)
+
+
+def _link(st: dict, obj: bytes, exports: list[str]) -> Library:
+    name = f"sharedwasm{next(_names)}"
+    builder = _llvm.JITLibraryBuilder().add_object_img(obj)
+    for sym in exports:
+        builder.export_symbol(sym)
+    tracker = builder.link(st["jit"], name)
+    addresses = {sym: tracker[sym] for sym in exports}
     return Library(name, tracker, addresses, obj)
+
+
+def compat_key() -> str:
+    """What an object's validity depends on besides the module, as one short digest."""
+    with _lock:
+        st = _setup()
+        key = st.get("key")
+        if key is None:
+            import llvmlite
+            parts = [llvmlite.__version__, ".".join(map(str, _llvm.llvm_version_info)),
+                     st["triple"], st["layout"], _llvm.get_host_cpu_name(),
+                     _llvm.get_host_cpu_features().flatten(), str(OPT_LEVEL),
+                     _compiler_digest()]
+            key = st["key"] = hashlib.blake2b("\n".join(parts).encode(),
+                                              digest_size=16).hexdigest()
+    return key
+
+
+def _compiler_digest() -> str:
+    """A digest of this package's sources: any change to the lowering changes the key."""
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()

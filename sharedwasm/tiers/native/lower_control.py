@@ -1,11 +1,18 @@
-"""Lowerings of control, parametric and variable instructions (keyed by mnemonic)."""
+"""Lowerings of control, parametric and variable instructions (keyed by mnemonic).
+
+Tail calls (``return_call*``) end the function with ``FunctionLowerer.tail_call``.
+Reference globals hold Python objects, so their ``global.get``/``set`` go through the
+runtime callback; numeric ones are loads and stores of the global's cell.
+"""
 from __future__ import annotations
 
 from llvmlite import ir
 
 from . import vm
 from .codegen import CTX_FUNCS, CTX_GLOBALS, CTX_TABLES, Frame, FunctionLowerer, Unsupported
-from .irtypes import I32, I64, LLTYPE, PTR, field
+from .irtypes import I32, I64, LLTYPE, PTR, REFTYPES, field
+from .lower_exception import close_try
+from .runtime_ops import GLOBAL_GET, GLOBAL_SET
 
 __all__ = ["CONTROL"]
 
@@ -75,6 +82,8 @@ def _end(fc: L, args: tuple) -> None:
     if frame.kind == "if" and not frame.has_else:
         fc.b.position_at_end(frame.else_bb)
         fc.fall_to_end(frame, frame.if_params)
+    elif frame.kind == "try_table":
+        close_try(fc, frame)
     del fc.stack[frame.height:]
     fc.b.position_at_end(frame.end_bb)
     if not frame.reached:
@@ -120,20 +129,26 @@ def _return(fc: L, args: tuple) -> None:
     fc.emit_return(fc.peekn(len(fc.ftype.results)))
 
 
-def _call(fc: L, args: tuple) -> None:
-    idx = args[0]
+def _callee(fc: L, idx: int) -> tuple:
+    """(code, context) of function ``idx``: direct when defined here, else its record."""
     mc = fc.mc
-    ft = mc.func_types[idx]
     if idx >= mc.n_imported:
-        fc.call_value(mc.llfuncs[idx], fc.ctx, ft)
-        return
+        return mc.llfuncs[idx], fc.ctx
     b = fc.b
     funcs = b.load(field(b, fc.ctx, CTX_FUNCS, PTR))
-    fc.record_call(b.gep(funcs, [I64(24 * idx)]), ft)
+    return fc.record_callee(b.gep(funcs, [I64(24 * idx)]), mc.func_types[idx])
 
 
-def _call_indirect(fc: L, args: tuple) -> None:
-    type_index, table = args
+def _call(fc: L, args: tuple) -> None:
+    fc.call_value(*_callee(fc, args[0]), fc.mc.func_types[args[0]])
+
+
+def _return_call(fc: L, args: tuple) -> None:
+    fc.tail_call(*_callee(fc, args[0]), fc.mc.func_types[args[0]])
+
+
+def _indirect_record(fc: L, type_index: int, table: int):
+    """The checked table record ``call_indirect`` calls (traps as the portable tier)."""
     ft = fc.mc.module.types[type_index]
     if fc.mc.table_types[table].elem != "funcref":
         raise Unsupported("call_indirect through a non-funcref table")
@@ -151,7 +166,16 @@ def _call_indirect(fc: L, args: tuple) -> None:
     tid = b.load(field(b, rec, 16, I64))
     fc.trap_if(b.icmp_unsigned("!=", tid, I64(vm.type_id(ft))),
                vm.TRAP_CODES["indirect call type mismatch"])
-    fc.record_call(rec, ft)
+    return rec
+
+
+def _call_indirect(fc: L, args: tuple) -> None:
+    fc.record_call(_indirect_record(fc, *args), fc.mc.module.types[args[0]])
+
+
+def _return_call_indirect(fc: L, args: tuple) -> None:
+    ft = fc.mc.module.types[args[0]]
+    fc.tail_call(*fc.record_callee(_indirect_record(fc, *args), ft), ft)
 
 
 def _drop(fc: L, args: tuple) -> None:
@@ -162,12 +186,6 @@ def _select(fc: L, args: tuple) -> None:
     cond = fc.truth(fc.pop())
     b_, a = fc.pop(), fc.pop()
     fc.push(fc.b.select(cond, a, b_))
-
-
-def _select_t(fc: L, args: tuple) -> None:
-    if any(t not in LLTYPE for t in args[0]):
-        raise Unsupported("select of reference values")
-    _select(fc, args)
 
 
 def _local_get(fc: L, args: tuple) -> None:
@@ -191,11 +209,21 @@ def _cell(fc: L, idx: int):
     return b.bitcast(b.load(field(b, cells, 8 * idx, PTR)), LLTYPE[t].as_pointer())
 
 
+def _is_ref(fc: L, idx: int) -> bool:
+    return fc.mc.global_types[idx].type in REFTYPES
+
+
 def _global_get(fc: L, args: tuple) -> None:
-    fc.push(fc.b.load(_cell(fc, args[0])))
+    if _is_ref(fc, args[0]):
+        fc.push(fc.runtime_call(GLOBAL_GET, I64(args[0])))
+    else:
+        fc.push(fc.b.load(_cell(fc, args[0])))
 
 
 def _global_set(fc: L, args: tuple) -> None:
+    if _is_ref(fc, args[0]):
+        fc.runtime_call(GLOBAL_SET, I64(args[0]), fc.pop())
+        return
     cell = _cell(fc, args[0])
     fc.b.store(fc.pop(), cell)
 
@@ -203,8 +231,9 @@ def _global_set(fc: L, args: tuple) -> None:
 CONTROL = {
     "unreachable": _unreachable, "nop": _nop, "block": _block, "loop": _loop, "if": _if,
     "else": _else, "end": _end, "br": _br, "br_if": _br_if, "br_table": _br_table,
-    "return": _return, "call": _call, "call_indirect": _call_indirect, "drop": _drop,
-    "select": _select, "select_t": _select_t, "local.get": _local_get,
+    "return": _return, "call": _call, "call_indirect": _call_indirect,
+    "return_call": _return_call, "return_call_indirect": _return_call_indirect, "drop": _drop,
+    "select": _select, "select_t": _select, "local.get": _local_get,
     "local.set": _local_set, "local.tee": _local_tee, "global.get": _global_get,
     "global.set": _global_set,
 }

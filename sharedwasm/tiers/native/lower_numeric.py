@@ -31,7 +31,12 @@ def _const(t: str):
         mask = (1 << _BITS[t]) - 1
         return lambda fc, args: fc.push(ir.Constant(ty, args[0] & mask))
     ity = I32 if t == "f32" else I64
-    return lambda fc, args: fc.push(ir.Constant(ity, args[0]).bitcast(ty))
+
+    def rule(fc: L, args: tuple) -> None:
+        c = ir.Constant(ity, args[0]).bitcast(ty)
+        c.bits = args[0]            # what ``_arith`` tells foldable constants by
+        fc.push(c)
+    return rule
 
 
 def _unary(fn):
@@ -73,13 +78,42 @@ def _canonical(fc: L, v, t: str):
     return fc.b.call(fc.mc.intrinsic(f"llvm.canonicalize.{t}", LLTYPE[t], [LLTYPE[t]]), [v])
 
 
+#: per operation, the magnitudes of a (left, right) constant operand that let LLVM fold it
+#: into no arithmetic (``x + -0``, ``x - 0``, ``-0 - x``, ``x * 1``, ``x * -1``, ``x / 1``,
+#: ``x / -1``)
+_FOLDING = {"fadd": ("zero", "zero"), "fsub": ("zero", "zero"), "fmul": ("one", "one"),
+            "fdiv": ("", "one")}
+_ONE_BITS = {"f32": 0x3F80_0000, "f64": 0x3FF0 << 48}
+
+
+def _may_fold(v, kind: str, t: str) -> bool:
+    """``v`` is a constant LLVM could fold this operation away with: a NaN, a magnitude
+    ``kind`` names, or a constant of unknown bits."""
+    if not isinstance(v, ir.Constant):
+        return False
+    bits = getattr(v, "bits", None)
+    if bits is None:
+        return True
+    width = _BITS["i32" if t == "f32" else "i64"]
+    magnitude = bits & ((1 << (width - 1)) - 1)
+    exponent = (0xFF << 23) if t == "f32" else (0x7FF << 52)
+    if magnitude > exponent:                   # a NaN
+        return True
+    return (kind == "zero" and magnitude == 0) or (kind == "one" and magnitude == _ONE_BITS[t])
+
+
 def _arith(method: str, t: str):
-    """A float operation; with a constant operand LLVM may fold it away (``x - 0``,
-    ``x * 1``, ``x / -1``) and a signalling NaN ``x`` would then leave unquieted, so the
-    result is canonicalized (the quiet bit set, as wasm requires of arithmetic)."""
+    """A float operation; with some constant operands LLVM folds it away (``x - 0``,
+    ``x * 1``, ``x / -1``, see ``_FOLDING``) and a signalling NaN ``x`` would then leave
+    unquieted, so then the result is canonicalized (the quiet bit set, as wasm requires of
+    arithmetic). Other constants keep the plain instruction: a canonicalization costs a
+    multiplication on the critical path."""
+    left, right = _FOLDING[method]
+
     def emit(fc: L, x, y):
         r = getattr(fc.b, method)(x, y)
-        if isinstance(x, ir.Constant) or isinstance(y, ir.Constant):
+        both = isinstance(x, ir.Constant) and isinstance(y, ir.Constant)
+        if both or _may_fold(x, left, t) or _may_fold(y, right, t):
             r = _canonical(fc, r, t)
         return r
     return emit

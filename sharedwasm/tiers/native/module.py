@@ -24,19 +24,22 @@ from ...spec.opcodes import OPS
 from ...spec.types import FuncType
 from . import host, runtime_ops, vm  # noqa: F401  (importing them installs the callbacks)
 from .codegen import CTX_WORDS, FunctionLowerer, Unsupported
-from .irtypes import CTYPE, I32, I64, LLTYPE, PTR, field, func_type, to_slot
-from .jit import Library, compile_ir, triple_and_layout
+from .irtypes import (CTYPE, I32, I64, LLTYPE, PTR, REFTYPES, field, func_type, result_of,
+                      to_slot)
+from .jit import Library, compile_ir, load_object, triple_and_layout
 from .lower_control import CONTROL
+from .lower_exception import EXCEPTION
 from .lower_memory import MEMORY
 from .lower_numeric import NUMERIC
+from .lower_ref import REFERENCE
 from .lower_table import TABLE
-from .objects import (FROM_SLOT, native_global, native_memory_desc, native_table,
-                      record_of)
+from .objects import (FROM_SLOT, REFS, native_global, native_memory_desc, native_table,
+                      record_of, ref_handle, release_refs)
 
-__all__ = ["NativeModule", "compile_module", "LOWERINGS", "Unsupported"]
+__all__ = ["NativeModule", "compile_module", "load_module", "LOWERINGS", "Unsupported"]
 
 #: mnemonic -> lowering, for every instruction this tier executes natively
-LOWERINGS: dict = {**CONTROL, **NUMERIC, **MEMORY, **TABLE}
+LOWERINGS: dict = {**CONTROL, **NUMERIC, **MEMORY, **TABLE, **REFERENCE, **EXCEPTION}
 
 
 class ModuleLowerer:
@@ -96,9 +99,9 @@ def _entry(mc: ModuleLowerer, idx: int, ft: FuncType) -> None:
     depth = b.load(field(b, vmp, 8, I64))
     sp = b.ptrtoint(b.call(mc.intrinsic("llvm.stacksave.p0", PTR, []), []), I64)
     limit_ptr = field(b, vmp, 16, I64)
+    budget = b.load(field(b, vmp, 40, I64))
     outermost = b.icmp_unsigned("==", depth, I64(0))
-    b.store(b.select(outermost, b.sub(sp, I64(vm.STACK_BUDGET)), b.load(limit_ptr)),
-            limit_ptr)
+    b.store(b.select(outermost, b.sub(sp, budget), b.load(limit_ptr)), limit_ptr)
     args = [b.bitcast(a, LLTYPE["f32"]) if t == "f32" else a
             for a, t in zip(fn.args[1:], ft.params)]
     r = b.call(mc.llfuncs[idx], [ctx] + args)
@@ -109,7 +112,7 @@ def _entry(mc: ModuleLowerer, idx: int, ft: FuncType) -> None:
     else:
         out = fn.args[-1]
         for i, t in enumerate(ft.results):
-            b.store(to_slot(b, b.extract_value(r, i), t), b.gep(out, [I64(i)]))
+            b.store(to_slot(b, result_of(b, r, i, t), t), b.gep(out, [I64(i)]))
         b.ret_void()
 
 
@@ -124,17 +127,20 @@ def _lower(module: ast.Module, info) -> tuple[str, list[str]]:
         FunctionLowerer(mc, fi.index, fi.type, fi.locals, func.body,
                         mc.llfuncs[fi.index], LOWERINGS).lower()
         _entry(mc, fi.index, fi.type)
-    exports = [f"{p}{fi.index}" for fi in info.funcs for p in ("w", "e")]
-    return str(mc.ll), exports
+    return str(mc.ll), _exports(info)
 
 
+def _exports(info) -> list[str]:
+    return [f"{p}{fi.index}" for fi in info.funcs for p in ("w", "e")]
 
 
 # -- Python function instances ------------------------------------------------------------------
 
 _makers: dict[FuncType, object] = {}
 _NAMESPACE = {"f32_to_bits": f32_to_bits, "f32_from_bits": f32_from_bits,
-              "FROM_SLOT": FROM_SLOT}
+              "FROM_SLOT": FROM_SLOT, "REFS": REFS, "ref_handle": ref_handle,
+              "release_refs": release_refs}
+_PARAM_IN = {"f32": "f32_to_bits({})", **{t: "ref_handle({})" for t in REFTYPES}}
 
 
 def _maker(ft: FuncType):
@@ -142,7 +148,7 @@ def _maker(ft: FuncType):
     make = _makers.get(ft)
     if make is None:
         params = [f"a{i}" for i in range(len(ft.params))]
-        args = [f"f32_to_bits({p})" if t == "f32" else p for p, t in zip(params, ft.params)]
+        args = [_PARAM_IN.get(t, "{}").format(p) for p, t in zip(params, ft.params)]
         lines = ["def make(cfn, ctx, vm, finish, out_t):"]
         for i, t in enumerate(ft.results):
             lines.append(f"    conv{i} = FROM_SLOT[{t!r}]")
@@ -154,13 +160,16 @@ def _maker(ft: FuncType):
         call = f"cfn(ctx{''.join(', ' + a for a in args)})"
         lines.append(f"        r = {call}" if n == 1 else f"        {call}")
         lines.append("        if vm.trap:")
+        lines.append("            if REFS: release_refs(vm)")
         lines.append("            finish()")
-        if n == 1:
-            lines.append("        return f32_from_bits(r)" if ft.results[0] == "f32"
-                         else "        return r")
+        if n == 1 and ft.results[0] in ("f32", *REFTYPES):
+            lines.append("        r = conv0(r)")
         elif n > 1:
-            lines.append("        return (" + "".join(f"conv{i}(out[{i}]), "
-                                                    for i in range(n)) + ")")
+            lines.append("        r = (" + "".join(f"conv{i}(out[{i}]), "
+                                               for i in range(n)) + ")")
+        lines.append("        if REFS: release_refs(vm)")     # handles end with native code
+        if n:
+            lines.append("        return r")
         lines.append("    return call")
         ns = dict(_NAMESPACE)
         exec(compile("\n".join(lines) + "\n", f"<native call {ft}>", "exec"), ns)
@@ -200,7 +209,7 @@ class InstanceState:
             self.ctx[1] = ctypes.addressof(desc)
         self.cells = (ctypes.c_uint64 * max(len(inst.globals), 1))()
         for i, g in enumerate(inst.globals):
-            if g.type.type in LLTYPE:
+            if g.type.type in LLTYPE and g.type.type not in REFTYPES:
                 self.cells[i] = native_global(g).cell_address
                 self.keep.append(g)
         self.ctx[2] = ctypes.addressof(self.cells)
@@ -217,6 +226,7 @@ class InstanceState:
                 self.tables[i] = ctypes.addressof(native_table(t))
                 self.keep.append(t)
         self.ctx[4] = ctypes.addressof(self.tables)
+        self.keep.append(inst)          # runtime callbacks reach it while its code can run
         self.handle = vm.register_handle(weakref.proxy(inst))
         weakref.finalize(inst, vm.release_handle, self.handle)
         self.ctx[5] = self.handle
@@ -227,12 +237,14 @@ class InstanceState:
 
 
 class NativeModule:
-    """A module's machine code (shared by all its instances)."""
+    """A module's machine code (shared by all its instances); ``origin`` says where it came
+    from: ``"compiled"`` here, ``"shipped"`` by another process, the disk ``"cache"``."""
 
-    def __init__(self, library: Library, info, digest: str):
+    def __init__(self, library: Library, info, digest: str, origin: str = "compiled"):
         self.library = library
         self.info = info
         self.digest = digest
+        self.origin = origin
 
     def create(self, inst) -> list:
         """The defined functions of ``inst`` (whose imports, tables, memories and globals
@@ -254,7 +266,7 @@ class NativeModule:
         return funcs
 
     def __repr__(self) -> str:
-        return f"<NativeModule {self.digest} funcs={len(self.info.funcs)}>"
+        return f"<NativeModule {self.digest} funcs={len(self.info.funcs)} {self.origin}>"
 
 
 def compile_module(module: ast.Module, info) -> NativeModule:
@@ -267,3 +279,10 @@ def compile_module(module: ast.Module, info) -> NativeModule:
         with open(os.path.join(dump, f"wasm-{digest}.ll"), "w", encoding="utf-8") as f:
             f.write(text)
     return NativeModule(compile_ir(text, exports), info, digest)
+
+
+def load_module(obj: bytes, info, origin: str) -> NativeModule:
+    """The ``NativeModule`` of an object ``compile_module`` emitted for this module (in a
+    process with the same ``jit.compat_key()``): linked as is, not lowered again."""
+    digest = hashlib.blake2b(obj, digest_size=6).hexdigest()
+    return NativeModule(load_object(obj, _exports(info)), info, digest, origin)

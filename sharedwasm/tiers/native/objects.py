@@ -14,6 +14,11 @@ portable tier and the host see the same state:
 - ``NativeGlobalInst`` (a ``GlobalInst``): ``value`` lives in an 8-byte cell.
 - ``NativeElements`` (a ``list``): the elements of a funcref table with a mirror of
   24-byte records (code address, context, type id) kept in sync on every write.
+- Reference values (funcref, externref, exnref) are handles: ``ref_handle(obj)`` numbers
+  an object (0 for None, the same number while it is registered) and keeps it alive.
+  Handles live only while native code runs: the outermost return releases them all
+  (``release_refs``), so references stored for longer (globals, tables, exception
+  payloads) are kept as objects on the Python side, reached through runtime callbacks.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from ...spec.types import MAX_PAGES, PAGE_SIZE, Limits, MemType
 
 __all__ = ["MemDesc", "TableDesc", "NativeMemoryInst", "NativeGlobalInst", "NativeElements",
            "native_memory_desc", "native_global", "native_table", "TO_SLOT", "FROM_SLOT",
-           "record_of"]
+           "record_of", "REFS", "ref_handle", "ref_object", "release_refs"]
 
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
 _HEADER_PAGES_OFFSET = 12       # shared_memory: u32 page count after the 8-byte magic
@@ -45,12 +50,43 @@ class TableDesc(ctypes.Structure):
     _fields_ = [("entries", ctypes.c_uint64), ("size", ctypes.c_uint64)]
 
 
+# -- reference handles --------------------------------------------------------------------------
+
+#: handle -> object, for every reference native code may hold now
+REFS: dict[int, object] = {}
+_handle_of: dict[int, int] = {}          # id(object) -> handle (REFS keeps the object alive)
+
+
+def ref_handle(obj) -> int:
+    """The handle native code uses for the reference ``obj`` (0 for null)."""
+    if obj is None:
+        return 0
+    h = _handle_of.get(id(obj))
+    if h is None:
+        h = _handle_of[id(obj)] = len(REFS) + 1
+        REFS[h] = obj
+    return h
+
+
+def ref_object(h: int):
+    return REFS[h] if h else None
+
+
+def release_refs(state) -> None:
+    """Forget every handle once no native frame is active (``state``: the VM state)."""
+    if not state.depth:
+        REFS.clear()
+        _handle_of.clear()
+
+
 # -- values in 8-byte slots (cells, host-call arguments) --------------------------------------
 
 TO_SLOT = {"i32": lambda v: v & 0xFFFF_FFFF, "i64": lambda v: v & 0xFFFF_FFFF_FFFF_FFFF,
-           "f32": f32_to_bits, "f64": f64_to_bits}
+           "f32": f32_to_bits, "f64": f64_to_bits, "funcref": ref_handle,
+           "externref": ref_handle, "exnref": ref_handle}
 FROM_SLOT = {"i32": lambda u: u & 0xFFFF_FFFF, "i64": lambda u: u,
-             "f32": lambda u: f32_from_bits(u & 0xFFFF_FFFF), "f64": f64_from_bits}
+             "f32": lambda u: f32_from_bits(u & 0xFFFF_FFFF), "f64": f64_from_bits,
+             "funcref": ref_object, "externref": ref_object, "exnref": ref_object}
 
 
 # -- memories -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ offset type    meaning
 16     u64     stack limit: native code traps "call stack exhausted" below it
 24     ptr     the host-call callback (``host.py``)
 32     ptr     the runtime callback (``runtime_ops.py``): bulk/table ops, wait/notify
+40     u64     stack budget: bytes of C stack below the outermost native entry
 ====== ======= ====================================================================
 
 A trap stores its code and returns; every caller checks the code after a call and returns
@@ -18,10 +19,15 @@ Python wrapper that made the outermost call sees the code, clears it and raises
 ``errors.RuntimeError`` with the spec's message, or re-raises the Python exception a
 callback stashed (a host function's own error, a trap of a nested call). One state per
 process: native code is not entered by two threads of one process at once.
+
+Machine code holds no number that is particular to one process (it may be shipped to
+workers or cached on disk): addresses and the stack budget are read from the state block
+or the context, and type ids are a digest of the type.
 """
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import itertools
 import resource
 
@@ -30,8 +36,8 @@ from ...runtime.traps import Trap
 from ...spec.types import FuncType
 
 __all__ = ["VMState", "VM", "TRAP_CODES", "TRAP_MESSAGES", "PENDING", "finish", "stash",
-           "type_id", "register_handle", "release_handle", "handle_object", "STACK_BUDGET",
-           "MAX_DEPTH"]
+           "pending", "resume", "type_id", "register_handle", "release_handle",
+           "handle_object", "STACK_BUDGET", "MAX_DEPTH"]
 
 PENDING = 255
 
@@ -63,10 +69,12 @@ STACK_BUDGET = _stack_budget()
 class VMState(ctypes.Structure):
     _fields_ = [("trap", ctypes.c_int32), ("trap_arg", ctypes.c_uint32),
                 ("depth", ctypes.c_int64), ("stack_limit", ctypes.c_uint64),
-                ("host_cb", ctypes.c_void_p), ("runtime_cb", ctypes.c_void_p)]
+                ("host_cb", ctypes.c_void_p), ("runtime_cb", ctypes.c_void_p),
+                ("stack_budget", ctypes.c_uint64)]
 
 
 VM = VMState()
+VM.stack_budget = STACK_BUDGET
 VM_ADDRESS = ctypes.addressof(VM)
 
 #: exceptions raised by Python code called from native code, re-raised by ``finish``
@@ -93,14 +101,29 @@ def finish() -> None:
     raise Trap(message)
 
 
+def pending() -> BaseException | None:
+    """The stashed exception native code is unwinding with (None while it is a trap)."""
+    return _pending[-1] if VM.trap == PENDING and _pending else None
+
+
+def resume() -> None:
+    """A ``try_table`` caught the pending exception: native code carries on normally."""
+    _pending.clear()
+    VM.trap = 0
+
+
 _type_ids: dict[FuncType, int] = {}
 
 
 def type_id(ft: FuncType) -> int:
-    """A process-wide number per function type (``call_indirect`` compares these)."""
+    """The number ``call_indirect`` compares for ``ft``: the top 63 bits of a 64-bit digest
+    of the type's canonical text, so it is the same in every process (the odds that two
+    of a million distinct types share one are below 1 in 10 million)."""
     tid = _type_ids.get(ft)
     if tid is None:
-        tid = _type_ids[ft] = len(_type_ids) + 1
+        digest = hashlib.blake2b(str(ft).encode(), digest_size=8).digest()
+        tid = int.from_bytes(digest, "little") >> 1
+        tid = _type_ids[ft] = tid or 1
     return tid
 
 

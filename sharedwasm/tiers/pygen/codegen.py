@@ -293,11 +293,14 @@ class FunctionCompiler:
         return self.stack[p].expr == f"s{p}"
 
     def materialize(self, p: int) -> None:
-        """Write stack entry ``p`` to its variable ``s<p>`` (constants stay as they are)."""
+        """Write stack entry ``p`` to its variable ``s<p>`` (constants stay as they are);
+        an impure entry goes after the impure entries below it, so traps keep their order."""
         e = self.stack[p]
         name = f"s{p}"
         if e.expr == name or (not e.deps and not e.impure):
             return
+        if e.impure:
+            self.flush_impure(p)
         self.write_var(name, p)
         self.emit_assign(name, e)
         if p > self.max_slot:

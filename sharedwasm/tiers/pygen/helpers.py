@@ -33,7 +33,7 @@ def call_target(elements: list, i: int, ftype):
         raise Trap(UNDEFINED_ELEMENT)
     f = elements[i]
     if f is None:
-        raise Trap(f"{UNINITIALIZED_ELEMENT} {i}")
+        raise Trap(f"{UNINITIALIZED_ELEMENT} {i:d}")    # i may be a bool (a comparison)
     t = f.type
     if t is not ftype and t != ftype:
         raise Trap(INDIRECT_MISMATCH)

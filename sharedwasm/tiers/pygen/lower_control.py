@@ -252,7 +252,8 @@ def _return_call(fc: FunctionCompiler, ins, pos: int) -> None:
     args = _args_in_order(fc, len(ft.params))
     vals = ", ".join(a.val for a in args)
     if idx in fc.mc.tail_funcs:
-        fc.emit(f"return TailCall(t{idx}, ({vals}{',' if args else ''}))")
+        # ``f<idx>.tail``, not the global ``t<idx>``: a temporary of this frame may be named so
+        fc.emit(f"return TailCall(f{idx}.tail, ({vals}{',' if args else ''}))")
     elif idx >= fc.mc.n_imported and not _in_try(fc):
         fc.emit(f"return f{idx}({vals})")
     else:
