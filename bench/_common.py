@@ -71,6 +71,11 @@ def machine_line() -> str:
             f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}")
 
 
+def goal(met: bool, what: str) -> str:
+    """The suffix a table cell gets for a stated goal."""
+    return f" (goal {what}: {'met' if met else 'NOT met'})"
+
+
 def table(head: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

@@ -41,7 +41,7 @@ import bench_exec  # noqa: E402
 import bench_threads  # noqa: E402
 import bench_wasi  # noqa: E402
 from _common import (REALWORLD, Progress, machine_line,  # noqa: E402
-                     optional_module, peer_version, table, write_section)
+                     goal, optional_module, peer_version, table, write_section)
 import sharedwasm as wasm  # noqa: E402
 from sharedwasm.tiers import native  # noqa: E402
 from sharedwasm.tiers.native.module import compile_module as compile_afresh  # noqa: E402
@@ -260,10 +260,6 @@ def main() -> int:
     if not args.no_write:
         write_section("native", text)
     return 0
-
-
-def goal(met: bool, what: str) -> str:
-    return f" (goal {what}: {'met' if met else 'NOT met'})"
 
 
 def ratio_cell(ours: float, theirs: float | None) -> str:

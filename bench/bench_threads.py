@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import (REALWORLD, Progress, machine_line, median_time,  # noqa: E402
-                     optional_module, peer_version, table, write_section)
+                     goal, optional_module, peer_version, table, write_section)
 import sharedwasm as wasm  # noqa: E402
 
 SPEEDUP_KERNELS = ("psum", "mandel")
@@ -461,10 +461,6 @@ def main() -> int:
     if not args.no_write:
         write_section("threads", text)
     return 0
-
-
-def goal(met: bool, what: str) -> str:
-    return f" (goal {what}: {'met' if met else 'NOT met'})"
 
 
 def cpu_lines(r: dict) -> list[str]:
