@@ -280,7 +280,7 @@ REFS = r"""
 
 
 def test_reference_values_run_natively():
-    from sharedwasm.tiers.native import objects
+    from sharedwasm.tiers.native import vm
     seen = []
 
     def pass_(v):
@@ -310,7 +310,7 @@ def test_reference_values_run_natively():
     assert call(inst, "call", 1) == [7]
     assert call(inst, "funcref")[0] is inst.funcs[1]
     assert call(inst, "loop_refs", box, 5)[0] is box
-    assert not objects.REFS               # handles are released when native code returns
+    assert not vm.current().refs          # handles are released when native code returns
 
 
 EXCEPTIONS = r"""

@@ -127,9 +127,12 @@ def test_v128_values_run_and_unlowered_simd_is_skipped_with_a_reason(monkeypatch
     assert result.skips == {SIMD_REASON: 1} and result.failed == 1 and result.passed == 4
 
 
-def test_a_command_running_too_long_fails_and_the_script_goes_on(monkeypatch):
-    """The portable tier: the deadline's alarm cannot stop a loop in machine code."""
-    monkeypatch.setenv("SHAREDWASM_ENGINE", "python")
+@pytest.mark.parametrize("engine", ["python", "native"])
+def test_a_command_running_too_long_fails_and_the_script_goes_on(monkeypatch, engine):
+    """The deadline stops a loop in Python code (alarm) and in machine code (interrupt)."""
+    if engine == "native":
+        pytest.importorskip("llvmlite", reason="the native tier needs llvmlite")
+    monkeypatch.setenv("SHAREDWASM_ENGINE", engine)
     text = """(module (func (export "spin") (loop (br 0)))
                       (func (export "one") (result i32) (i32.const 1)))
               (invoke "spin")

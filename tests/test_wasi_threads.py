@@ -139,9 +139,7 @@ def test_proc_exit_in_a_thread_interrupts_a_blocked_main_thread():
     assert run(module, args=["p"]) == 7
 
 
-def test_proc_exit_in_a_thread_interrupts_a_spinning_main_thread(monkeypatch):
-    """The portable tier: a loop in machine code does not see the interrupt yet."""
-    monkeypatch.setenv("SHAREDWASM_ENGINE", "python")
+def test_proc_exit_in_a_thread_interrupts_a_spinning_main_thread():
     assert run(module_of(program(THREAD, spawn(1) + SPIN))) == 7
 
 
@@ -206,10 +204,9 @@ def test_command_line(tmp_path):
     assert leftover.stdout == b""
 
 
-def test_main_thread_outside_the_python_main_thread(monkeypatch):
-    """The portable tier, as above: the main thread spins until interrupted."""
+def test_main_thread_outside_the_python_main_thread():
+    """The main thread spins until interrupted."""
     import threading
-    monkeypatch.setenv("SHAREDWASM_ENGINE", "python")
     results: list = []
     module = module_of(program(THREAD, spawn(1) + SPIN))
     runner = threading.Thread(target=lambda: results.append(run(module)))

@@ -6,7 +6,11 @@ once per ``FuncType`` and cached, so a call does no per-argument dispatch:
 
 - the *caller* makes a wasm function callable from Python: it converts API arguments to
   internal values, calls, converts the results back, and turns a wasm exception leaving
-  wasm into ``wasm.Exception`` and call-stack exhaustion into the trap;
+  wasm into ``wasm.Exception`` and call-stack exhaustion into the trap. A function of the
+  portable tier runs with the raised recursion limit (``runtime.callstack``); machine code
+  does not recurse in Python, so the caller of a native function (one with a
+  ``native_ref``) skips that bookkeeping, which costs as much as the call itself: the
+  native tier raises the limit where machine code calls back into Python;
 - the *host adapter* makes a Python callable a host function of a declared type: it
   converts internal arguments to API values, calls, converts the results back. Whatever
   the callable raises propagates unchanged.
@@ -71,7 +75,18 @@ def caller(ftype: FuncType) -> Callable[[Callable], Callable]:
     if make is None:
         params = [f"a{i}" for i in range(len(ftype.params))]
         args = ", ".join(ARG_CODE[t].format(v=p) for t, p in zip(ftype.params, params))
+        results = [f"        {line}" for line in _results_from_wasm(ftype.results, "r")]
         body = ["def make(func):",
+                "    if getattr(func, 'native_ref', None) is not None:",
+                f"        def call({', '.join(params)}):",
+                "            try:",
+                f"                r = func({args})",
+                "            except WasmThrow as throw:",
+                "                raise _hooks.exception_out(throw) from None",
+                "            except RecursionError:",
+                "                raise _exhausted() from None",
+                *(f"    {line}" for line in results),
+                "        return call",
                 f"    def call({', '.join(params)}):",
                 "        _enter()",
                 "        try:",
@@ -82,7 +97,7 @@ def caller(ftype: FuncType) -> Callable[[Callable], Callable]:
                 "            raise _exhausted() from None",
                 "        finally:",
                 "            _leave()",
-                *(f"        {line}" for line in _results_from_wasm(ftype.results, "r")),
+                *results,
                 "    return call"]
         make = _callers[ftype] = _compile("\n".join(body) + "\n", f"call {ftype}")
     return make

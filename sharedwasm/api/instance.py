@@ -41,18 +41,20 @@ class Exports(Mapping):
     (``exports["add"]``, ``keys()``, iteration, ``in``). An export whose name is also a
     mapping method (``get``, ``keys``, ...) wins attribute access; the method stays
     reachable as ``Mapping.get(exports, ...)``.
+
+    The exports are the instance's ``__dict__``, so ``exports.add`` is a plain attribute
+    lookup (an instance's own attributes shadow the class's methods). Exports naming an
+    attribute that cannot be shadowed (``__class__``, ``__dict__``) are rare; they get a
+    ``_ShadowingExports``, which looks every name up itself.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("__dict__",)
 
-    def __init__(self, items: dict[str, Any]):
-        object.__setattr__(self, "_items", items)
-
-    def __getattribute__(self, name: str) -> Any:
-        items = object.__getattribute__(self, "_items")
-        if name in items:
-            return items[name]
-        return object.__getattribute__(self, name)
+    def __new__(cls, items: dict[str, Any]) -> Exports:
+        shadowing = cls is Exports and not _UNSHADOWABLE.isdisjoint(items)
+        exports = object.__new__(_ShadowingExports if shadowing else cls)
+        object.__getattribute__(exports, "__dict__").update(items)
+        return exports
 
     def __getattr__(self, name: str) -> Any:
         raise AttributeError(f"no export named {name!r}")
@@ -64,22 +66,37 @@ class Exports(Mapping):
         raise AttributeError("exports are read-only")
 
     def __getitem__(self, name: str) -> Any:
-        return object.__getattribute__(self, "_items")[name]
+        return object.__getattribute__(self, "__dict__")[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(object.__getattribute__(self, "_items"))
+        return iter(object.__getattribute__(self, "__dict__"))
 
     def __len__(self) -> int:
-        return len(object.__getattribute__(self, "_items"))
+        return len(object.__getattribute__(self, "__dict__"))
 
     def __contains__(self, name: object) -> bool:
-        return name in object.__getattribute__(self, "_items")
+        return name in object.__getattribute__(self, "__dict__")
 
     def __dir__(self) -> list[str]:
-        return sorted(set(object.__getattribute__(self, "_items")) | set(dir(Mapping)))
+        return sorted(set(object.__getattribute__(self, "__dict__")) | set(dir(Mapping)))
 
     def __repr__(self) -> str:
         return f"<sharedwasm exports {', '.join(self)}>"
+
+
+_UNSHADOWABLE = frozenset(("__class__", "__dict__"))
+
+
+class _ShadowingExports(Exports):
+    """Exports that name ``__class__`` or ``__dict__``: every attribute is an export first."""
+
+    __slots__ = ()
+
+    def __getattribute__(self, name: str) -> Any:
+        items = object.__getattribute__(self, "__dict__")
+        if name in items:
+            return items[name]
+        return object.__getattribute__(self, name)
 
 
 # -- linking -----------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from ..errors import (ALL_FEATURES, WASM2_FEATURES, CompileError, LinkError, Mal
                       ValidationError)
 from ..errors import RuntimeError as Trap
 from ..text import script
-from . import values
+from . import values, watchdog
 from .host import spectest_module
 from .threads import THREAD_TIMEOUT, ScriptThread, SharedStandIn, stand_in
 from .threads import start as start_thread
@@ -465,7 +465,8 @@ def _command_name(cmd: script.Command) -> str:
 
 
 class _deadline:
-    """Raises ``Timeout`` in the main thread after ``seconds`` (no-op elsewhere or if None).
+    """Raises ``Timeout`` after ``seconds`` (no-op if None): in native code of any thread
+    through the watchdog's interrupt, in Python code of the main thread through an alarm.
 
     An alarm already pending (a test harness's own timeout) is re-armed afterwards with
     the time it had left.
@@ -474,9 +475,13 @@ class _deadline:
     def __init__(self, seconds: float | None):
         self.seconds = seconds
         self.armed = False
+        self.token: int | None = None
 
     def __enter__(self) -> None:
-        if not self.seconds or threading.current_thread() is not threading.main_thread() \
+        if not self.seconds:
+            return
+        self.token = watchdog.arm(self.seconds, Timeout)
+        if threading.current_thread() is not threading.main_thread() \
                 or not hasattr(signal, "setitimer"):
             return
         self.previous = signal.signal(signal.SIGALRM, self._expired)
@@ -485,6 +490,7 @@ class _deadline:
         self.armed = True
 
     def __exit__(self, *exc) -> None:
+        watchdog.disarm(self.token)
         if self.armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self.previous)

@@ -20,10 +20,12 @@ thread is a child of the supervisor and thread ids are unique.
 Ending: the first of these ends the whole program, whichever thread it happens in: the
 main thread returning from ``_start``, a ``proc_exit``, a trap, a worker failing otherwise
 (``ThreadError``). Then every other worker is killed and joined. A main thread still
-running wasm when a worker ends the program is interrupted: in the Python main thread by a
-signal (``SIGUSR1``, handled only while ``start`` runs; it also ends a blocked
-``memory.atomic.wait`` or a sleeping host call), elsewhere by an asynchronous exception
-(which a wait without timeout only sees when it returns).
+running wasm when a worker ends the program is interrupted: machine code of the native tier
+through its interrupt request (``tiers.native.vm``, polled at loop headers and calls);
+Python code in the Python main thread by a signal (``SIGUSR1``, handled only while
+``start`` runs; it also ends a blocked ``memory.atomic.wait`` or a sleeping host call),
+elsewhere by an asynchronous exception (which a wait without timeout only sees when it
+returns).
 """
 from __future__ import annotations
 
@@ -61,6 +63,15 @@ class ThreadError(Exception):
 
 class _Interrupted(BaseException):
     """Raised in the main thread when another thread ended the program."""
+
+
+def _native_state() -> Any:
+    """The calling thread's native VM state (None without the native tier)."""
+    try:
+        from ..tiers.native import vm
+    except ImportError:
+        return None
+    return vm.current()
 
 
 def uses_threads(module: Any) -> bool:
@@ -247,6 +258,7 @@ class ThreadGroup:
         self._outcome: tuple | None = None
         self._in_wasm = False
         self._main_ident: int | None = None
+        self._native: Any = None
         self._use_signal = False
         self._wake_r, self._wake_w = os.pipe()
         self._monitor: threading.Thread | None = None
@@ -387,6 +399,8 @@ class ThreadGroup:
             self._outcome = outcome
             self._kill_all()
             if self._in_wasm and self._main_ident is not None:
+                if self._native is not None:
+                    self._native.interrupt(_Interrupted())
                 if self._use_signal:
                     signal.pthread_kill(self._main_ident, INTERRUPT_SIGNAL)
                 else:
@@ -406,6 +420,7 @@ class ThreadGroup:
         if self._config is None:
             self._capture(wasi)
         self._main_ident = threading.get_ident()
+        self._native = _native_state()
         self._use_signal = threading.current_thread() is threading.main_thread()
         previous = None
         if self._use_signal:
@@ -437,6 +452,8 @@ class ThreadGroup:
                 signal.signal(INTERRUPT_SIGNAL, previous)
             else:
                 _async_raise(self._main_ident, None)
+            if self._native is not None:
+                self._native.clear_interrupt()
         self._end(outcome)
         self.join()
         return self._result(wasi)

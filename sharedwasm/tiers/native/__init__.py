@@ -9,8 +9,13 @@ are kept in their native forms so both tiers see the same state.
 
 Machine code is reused rather than rebuilt where it can be: code another process compiled
 and shipped with a pickled module (``offer_object``), then the on-disk cache (cache.py),
-then lowering and LLVM. Reused code must carry this process's ``jit.compat_key()``; any
-other is ignored and the module is compiled again.
+then lowering and LLVM. Reused code must carry this process's ``jit.compat_key()`` (plus
+whether its loops poll); any other is ignored and the module is compiled again.
+
+Function entries always poll the thread's interrupt request; loop headers only where
+something may have to stop a running loop (``polls_loops``), because an exit in a loop
+costs it LLVM's vectorization, idiom recognition and closed forms (the sieve kernel runs
+4x slower with it), as wasmtime's epoch checks are opt-in for the same reason.
 """
 from __future__ import annotations
 
@@ -25,12 +30,34 @@ from ...spec import ast
 from .jit import available, unavailable_reason
 
 __all__ = ["instantiate", "compile_module", "fallback_reason", "available", "object_code",
-           "offer_object"]
+           "offer_object", "polls_loops", "require_interruptible_loops"]
 
 _CACHE: OrderedDict[int, tuple] = OrderedDict()
 _CACHE_SIZE = 64
 #: id(ast.Module) -> (module, (compat key, object)) shipped from another process
 _OFFERED: OrderedDict[int, tuple] = OrderedDict()
+_POLL_ALWAYS = False
+
+
+def require_interruptible_loops() -> None:
+    """Make the loops of every module compiled later in this process poll (for callers that
+    stop wasm by ``vm.interrupt``, e.g. the spec runner's deadlines)."""
+    global _POLL_ALWAYS
+    _POLL_ALWAYS = True
+
+
+def polls_loops(module: ast.Module) -> bool:
+    """Whether the loops of ``module`` poll the interrupt request: when asked for
+    (``require_interruptible_loops``, ``SHAREDWASM_NATIVE_INTERRUPTIBLE=1``) and in modules
+    that spawn wasi threads, whose ``proc_exit`` stops the main thread's loops."""
+    return (_POLL_ALWAYS or os.environ.get("SHAREDWASM_NATIVE_INTERRUPTIBLE") == "1"
+            or any(imp.module == "wasi" and imp.name == "thread-spawn"
+                   for imp in module.imports))
+
+
+def _variant_key(poll: bool) -> str:
+    from .jit import compat_key
+    return compat_key() + (":poll" if poll else "")
 
 
 def _remember(table: OrderedDict, module: ast.Module, value) -> None:
@@ -67,25 +94,25 @@ def compile_module(module: ast.Module, info):
 
 def _reuse_or_build(module: ast.Module, info):
     from . import cache
-    from .jit import compat_key
     from .module import compile_module as build, load_module
-    compat = compat_key()
+    poll = polls_loops(module)
+    compat = _variant_key(poll)
+    native = None
     offered = _take(_OFFERED, module, pop=True)
     if offered is not None and offered[0] == compat:
         native = _link_or_none(load_module, offered[1], info, "shipped")
-        if native is not None:
-            return native
     from .. import source_key
     source = source_key(module)
     key = cache.entry_key(source, compat) if source is not None else None
-    obj = cache.load(key) if key is not None else None
-    if obj is not None:
-        native = _link_or_none(load_module, obj, info, "cache")
-        if native is not None:
-            return native
-    native = build(module, info)
-    if key is not None:
-        cache.store(key, native.library.object_code)
+    if native is None and key is not None:
+        obj = cache.load(key)
+        if obj is not None:
+            native = _link_or_none(load_module, obj, info, "cache")
+    if native is None:
+        native = build(module, info, poll_loops=poll)
+        if key is not None:
+            cache.store(key, native.library.object_code)
+    native.compat = compat
     return native
 
 
@@ -104,8 +131,7 @@ def object_code(module: ast.Module, info) -> tuple[str, bytes] | None:
     native = compile_module(module, info)
     if isinstance(native, str):
         return None
-    from .jit import compat_key
-    return compat_key(), native.library.object_code
+    return native.compat, native.library.object_code
 
 
 def offer_object(module: ast.Module, code: tuple[str, bytes]) -> None:

@@ -6,15 +6,18 @@ block with phis for its parameters. The operand stack is a Python list of LLVM v
 locals are allocas that the optimizer's mem2reg turns into SSA. Code after an
 unconditional transfer is skipped up to the matching ``else``/``end``.
 
-Context (``ptr ctx``, one per instance, 8-byte fields): 0 VM state, 8 memory descriptor,
-16 global cell addresses, 24 imported function records, 32 table descriptors, 40 the
-instance's handle for runtime callbacks. A trap stores its code in the VM state, restores
-the call depth seen at entry and returns zeros; after every call the caller checks the
-code and unwinds the same way. A wasm exception unwinds as a stashed ``WasmThrow`` (a
-nonzero code too): inside a ``try_table`` the check after a call leads to the construct's
-handler instead (``lower_exception``), which catches it or goes on unwinding. A tail call
-restores the depth and ends the function with a ``musttail`` call when the callee's LLVM
-type is the caller's (and at most two results), else with a call in tail position. Per-instruction lowerings live in
+Every function receives the instance context and the calling thread's VM state
+(``vm.py``). Context (``ptr ctx``, one per instance, 8-byte fields): 0 memory descriptor,
+8 global cell addresses, 16 imported function records, 24 table descriptors, 32 the
+instance's handle for runtime callbacks. The prologue compares the stack pointer with the
+thread's stack limit; it and every loop header also poll the interrupt request (one load
+and a branch not taken). A trap stores its code in the VM state and returns zeros; after
+every call the caller checks the code and unwinds the same way. A wasm exception unwinds
+as a stashed ``WasmThrow`` (a nonzero code too): inside a ``try_table`` the check after a
+call leads to the construct's handler instead (``lower_exception``), which catches it or
+goes on unwinding. A tail call ends the function with a ``musttail`` call when the
+callee's LLVM type is the caller's (and at most two results), else with a call in tail
+position. Per-instruction lowerings live in
 ``lower_*.py`` in dicts keyed by mnemonic; a mnemonic without one raises ``Unsupported``.
 """
 from __future__ import annotations
@@ -25,12 +28,17 @@ from ...spec.types import FuncType
 from . import vm
 from .irtypes import I32, I64, LLTYPE, PTR, field, func_type, pack_results, result_of, zero
 
-__all__ = ["Unsupported", "Frame", "FunctionLowerer", "CTX_VM", "CTX_MEM", "CTX_GLOBALS",
-           "CTX_FUNCS", "CTX_TABLES", "CTX_HANDLE", "CTX_WORDS"]
+__all__ = ["Unsupported", "Frame", "FunctionLowerer", "CTX_MEM", "CTX_GLOBALS", "CTX_FUNCS",
+           "CTX_TABLES", "CTX_HANDLE", "CTX_WORDS", "VM_TRAP", "VM_TRAP_ARG", "VM_INTERRUPT",
+           "VM_LIMIT", "VM_HOST_CB", "VM_RUNTIME_CB", "VM_BUDGET", "VM_FLOOR"]
 
-CTX_VM, CTX_MEM, CTX_GLOBALS, CTX_FUNCS, CTX_TABLES, CTX_HANDLE = 0, 8, 16, 24, 32, 40
-CTX_WORDS = 6
-VM_TRAP, VM_DEPTH, VM_LIMIT = 0, 8, 16
+CTX_MEM, CTX_GLOBALS, CTX_FUNCS, CTX_TABLES, CTX_HANDLE = 0, 8, 16, 24, 32
+CTX_WORDS = 5
+#: byte offsets of the VM state's fields
+(VM_TRAP, VM_TRAP_ARG, VM_INTERRUPT, VM_LIMIT, VM_HOST_CB, VM_RUNTIME_CB, VM_BUDGET,
+ VM_FLOOR) = (getattr(vm.VMState, f).offset for f in (
+    "trap", "trap_arg", "interrupt", "stack_limit", "host_cb", "runtime_cb", "stack_budget",
+    "stack_floor"))
 OPENERS = frozenset({"block", "loop", "if", "try_table"})
 
 
@@ -79,7 +87,7 @@ class FunctionLowerer:
         self.unwind_bb: ir.Block | None = None
         self.handlers: list[ir.Block] = []       # of the enclosing try_tables, innermost last
         self.b = ir.IRBuilder(fn.append_basic_block("entry"))
-        self.ctx = fn.args[0]
+        self.ctx, self.vm = fn.args[0], fn.args[1]
         self.uses_memory = False
         self.base_slot = self.size_slot = self.mdesc = None
 
@@ -110,20 +118,18 @@ class FunctionLowerer:
 
     def _prologue(self) -> None:
         b = self.b
-        self.vm = b.load(field(b, self.ctx, CTX_VM, PTR))
-        self.depth_ptr = field(b, self.vm, VM_DEPTH, I64)
-        self.d0 = b.load(self.depth_ptr)
         sp = b.ptrtoint(b.call(self.mc.intrinsic("llvm.stacksave.p0", PTR, []), []), I64)
         limit = b.load(field(b, self.vm, VM_LIMIT, I64))
-        too_deep = b.or_(b.icmp_unsigned(">=", self.d0, I64(vm.MAX_DEPTH)),
-                         b.icmp_unsigned("<", sp, limit))
-        self.trap_if(too_deep, vm.TRAP_CODES["call stack exhausted"])
-        b.store(b.add(self.d0, I64(1)), self.depth_ptr)
+        flag = self.interrupt_flag()
+        stop = b.or_(b.icmp_unsigned("<", sp, limit), b.icmp_unsigned("!=", flag, I32(0)))
+        cont = self.fn.append_basic_block()
+        b.cbranch(stop, self._stop_block(flag), cont).set_weights([1, 1 << 20])
+        b.position_at_end(cont)
         self.locals = []
         nparams = len(self.ftype.params)
         for i, t in enumerate(self.local_types):
             slot = self.entry_alloca(LLTYPE.get(t) or self._unsupported_type(t))
-            b.store(self.fn.args[i + 1] if i < nparams else zero(LLTYPE[t]), slot)
+            b.store(self.fn.args[i + 2] if i < nparams else zero(LLTYPE[t]), slot)
             self.locals.append(slot)
         if self.mc.has_memory and self.mc.uses_memory(self.body):
             self.uses_memory = True
@@ -155,7 +161,6 @@ class FunctionLowerer:
     # -- traps and returns ------------------------------------------------------------------
     def _return_zero(self, b: ir.IRBuilder) -> None:
         rt = self.fn.function_type.return_type
-        b.store(self.d0, self.depth_ptr)
         if isinstance(rt, ir.VoidType):
             b.ret_void()
         else:
@@ -169,6 +174,27 @@ class FunctionLowerer:
             tb.store(I32(code), field(tb, self.vm, VM_TRAP, I32))
             self._return_zero(tb)
         return bb
+
+    def interrupt_flag(self) -> ir.Value:
+        """The interrupt request, read anew each time (an atomic load LLVM keeps in loops)."""
+        b = self.b
+        return b.load_atomic(field(b, self.vm, VM_INTERRUPT, I32), "monotonic", 4)
+
+    def _stop_block(self, flag) -> ir.Block:
+        """Where the prologue goes when it must not run the body: an interrupt, or the
+        stack limit reached."""
+        bb = self.fn.append_basic_block("stop")
+        tb = ir.IRBuilder(bb)
+        code = tb.select(tb.icmp_unsigned("!=", flag, I32(0)), I32(vm.INTERRUPTED),
+                         I32(vm.TRAP_CODES["call stack exhausted"]))
+        tb.store(code, field(tb, self.vm, VM_TRAP, I32))
+        self._return_zero(tb)
+        return bb
+
+    def poll_interrupt(self) -> None:
+        """At a loop header: stop with ``INTERRUPTED`` when an interrupt was requested."""
+        self.trap_if(self.b.icmp_unsigned("!=", self.interrupt_flag(), I32(0)),
+                     vm.INTERRUPTED)
 
     def trap_if(self, cond, code: int) -> None:
         """Trap with ``code`` when the i1 ``cond`` holds; continue in a fresh block."""
@@ -200,7 +226,6 @@ class FunctionLowerer:
 
     def emit_return(self, values: list) -> None:
         b = self.b
-        b.store(self.d0, self.depth_ptr)
         if not values:
             b.ret_void()
         elif len(values) == 1:
@@ -326,7 +351,9 @@ class FunctionLowerer:
                 raise Unsupported(f"call with {t} values (function {self.index})")
         args = self.popn(len(ft.params))
         b = self.b
-        r = b.call(callee, [callee_ctx] + args)
+        # notail: a call in tail position still takes a frame (only return_call may not),
+        # so runaway recursion reaches the stack limit instead of looping forever
+        r = b.call(callee, [callee_ctx, self.vm] + args, tail="notail")
         self.check_unwind()
         self.reload_memory()
         n = len(ft.results)
@@ -346,15 +373,14 @@ class FunctionLowerer:
         self.call_value(*self.record_callee(rec, ft), ft)
 
     def tail_call(self, callee, callee_ctx, ft: FuncType) -> None:
-        """End the function calling ``callee`` with the operands: the frame is left first
-        (depth restored), so the callee's traps and throws pass no handler of this one."""
+        """End the function calling ``callee`` with the operands: the frame is left first,
+        so the callee's traps and throws pass no handler of this one."""
         b = self.b
         args = self.popn(len(ft.params))
-        b.store(self.d0, self.depth_ptr)
         # musttail needs equal LLVM types, and results in registers: a struct returned
         # through memory (more than two results on x86-64) makes the backend give up
         sure = len(ft.results) <= 2 and str(func_type(ft)) == str(self.fn.function_type)
-        r = b.call(callee, [callee_ctx] + args, tail="musttail" if sure else "tail")
+        r = b.call(callee, [callee_ctx, self.vm] + args, tail="musttail" if sure else "tail")
         if ft.results:
             b.ret(r)
         else:
@@ -371,7 +397,7 @@ class FunctionLowerer:
         """Call the runtime callback ``op`` with up to four i64 arguments; returns i64."""
         b = self.b
         cbt = ir.FunctionType(I64, [I64, I32, I64, I64, I64, I64])
-        cb = b.load(field(b, self.vm, 32, cbt.as_pointer()))
+        cb = b.load(field(b, self.vm, VM_RUNTIME_CB, cbt.as_pointer()))
         handle = b.load(field(b, self.ctx, CTX_HANDLE, I64))
         full = list(args) + [I64(0)] * (4 - len(args))
         r = b.call(cb, [handle, I32(op)] + full)

@@ -2,10 +2,12 @@
 
 A host function (anything callable that is not native code: a ``HostFunc``, a function
 of the portable tier) is reached through a trampoline compiled once per function type:
-it stores the arguments in 8-byte slots and calls the host callback with the function's
-handle; the callback converts, calls, writes the results back and returns 0, or stashes
-the exception (``vm.stash``) and returns 1. Native callers then see the trap code and
-unwind. The callbacks are ``ctypes`` callbacks kept alive here for the process lifetime.
+it stores the arguments in 8-byte slots and calls the host callback (read from the VM
+state it is given, so the trampoline holds no address) with the function's handle; the
+callback converts, calls, writes the results back and returns 0, or stashes the exception
+(``vm.stash``, in the state of the thread it runs on) and returns 1. Native callers then
+see the trap code and unwind. The callbacks are ``ctypes`` callbacks kept alive here for
+the process lifetime.
 """
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ import ctypes
 
 from llvmlite import ir
 
+from ...runtime import callstack
 from ...runtime.funcs import target
 from ...spec.types import FuncType
 from . import vm
-from .irtypes import I32, I64, PTR, field, func_type, from_slot, pack_results, to_slot
+from .codegen import VM_HOST_CB
+from .irtypes import I32, I64, field, func_type, from_slot, pack_results, to_slot
 from .jit import compile_ir, triple_and_layout
 from .objects import FROM_SLOT, TO_SLOT
 
@@ -36,6 +40,7 @@ class _HostEntry:
 
 
 def _host_call(handle: int, args: int, results: int) -> int:
+    callstack.enter()               # Python code inside wasm runs with the raised limit
     try:
         entry = vm.handle_object(handle)
         params = entry.params
@@ -54,10 +59,12 @@ def _host_call(handle: int, args: int, results: int) -> int:
     except BaseException as err:       # every Python error crosses back as a stashed one
         vm.stash(err)
         return 1
+    finally:
+        callstack.leave()
 
 
 HOST_CALLBACK = _HOST_PROTO(_host_call)
-vm.VM.host_cb = ctypes.cast(HOST_CALLBACK, ctypes.c_void_p).value
+vm.set_callbacks(host_cb=ctypes.cast(HOST_CALLBACK, ctypes.c_void_p).value)
 
 _trampolines: dict[FuncType, tuple] = {}
 
@@ -81,11 +88,10 @@ def _build_trampoline(ft: FuncType) -> tuple:
     res = b.alloca(ir.ArrayType(I64, nres))
     for i, t in enumerate(ft.params):
         slot = b.gep(args, [I32(0), I32(i)])
-        b.store(to_slot(b, fn.args[i + 1], t), slot)
+        b.store(to_slot(b, fn.args[i + 2], t), slot)
     cbt = ir.FunctionType(I32, [I64, I64.as_pointer(), I64.as_pointer()])
-    cb_addr = b.inttoptr(I64(vm.VM_ADDRESS + vm.VMState.host_cb.offset),
-                         cbt.as_pointer().as_pointer())
-    b.call(b.load(cb_addr), [b.ptrtoint(fn.args[0], I64), b.bitcast(args, I64.as_pointer()),
+    cb = b.load(field(b, fn.args[1], VM_HOST_CB, cbt.as_pointer()))
+    b.call(cb, [b.ptrtoint(fn.args[0], I64), b.bitcast(args, I64.as_pointer()),
                              b.bitcast(res, I64.as_pointer())])
     values = []
     for i, t in enumerate(ft.results):

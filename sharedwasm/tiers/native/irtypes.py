@@ -1,17 +1,18 @@
 """LLVM types of wasm values and the calling conventions of native code.
 
 Internal convention (wasm -> wasm, also through tables and imports):
-``RET f(ptr ctx, params...)`` with RET void, the one result, or a literal struct of the
-results with floats as their bit patterns (``pack_results`` / ``result_of``): x86-64
-returns a third float result in an x87 register, and loading one there quiets a
-signalling NaN. A reference value (funcref, externref, exnref) is an i64 handle naming a
-Python object (0: null; ``objects.ref_handle``): native code only stores, compares and
-passes references; calls go through table records, never through a funcref value.
+``RET f(ptr ctx, ptr vm, params...)``, ``vm`` the calling thread's VM state, with RET void,
+the one result, or a literal struct of the results with floats as their bit patterns
+(``pack_results`` / ``result_of``): x86-64 returns a third float result in an x87
+register, and loading one there quiets a signalling NaN. A reference value (funcref,
+externref, exnref) is an i64 handle naming a Python object (0: null;
+``objects.ref_handle``): native code only stores, compares and passes references; calls go
+through table records, never through a funcref value.
 
-Entry convention (called from Python by ``ctypes``): ``e(ptr ctx, params... [, ptr out])``,
-f32 travelling as its i32 bit pattern (``ctypes`` would convert a float through a C cast
-that quiets signalling NaNs), references as handles, and several results written to
-``out`` as 8-byte slots.
+Entry convention (called from Python by ``ctypes``): ``e(ptr ctx, ptr vm, params...
+[, ptr out])``, f32 travelling as its i32 bit pattern (``ctypes`` would convert a float
+through a C cast that quiets signalling NaNs), references as handles, and several results
+written to ``out`` as 8-byte slots.
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def result_of(b: ir.IRBuilder, agg: ir.Value, i: int, t: str) -> ir.Value:
 
 def func_type(ft: FuncType) -> ir.FunctionType:
     """The internal convention's LLVM type for ``ft``."""
-    return ir.FunctionType(ret_type(ft.results), [PTR] + [LLTYPE[t] for t in ft.params])
+    return ir.FunctionType(ret_type(ft.results), [PTR, PTR] + [LLTYPE[t] for t in ft.params])
 
 
 def zero(t: ir.Type) -> ir.Constant:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from llvmlite import ir
 
 from . import vm
-from .codegen import CTX_FUNCS, CTX_GLOBALS, CTX_TABLES, Frame, FunctionLowerer, Unsupported
+from .codegen import (CTX_FUNCS, CTX_GLOBALS, CTX_TABLES, VM_TRAP_ARG, Frame, FunctionLowerer,
+                      Unsupported)
 from .irtypes import I32, I64, LLTYPE, PTR, REFTYPES, field
 from .lower_exception import close_try
 from .runtime_ops import GLOBAL_GET, GLOBAL_SET
@@ -48,6 +49,8 @@ def _loop(fc: L, args: tuple) -> None:
         phi.add_incoming(v, entry)
         frame.header_phis.append(phi)
         fc.push(phi)
+    if fc.mc.poll_loops:
+        fc.poll_interrupt()
     fc.ctl.append(frame)
 
 
@@ -161,7 +164,7 @@ def _indirect_record(fc: L, type_index: int, table: int):
     entries = b.load(field(b, desc, 0, PTR))
     rec = b.gep(entries, [b.mul(i, I64(24))])
     code = b.load(field(b, rec, 0, I64))
-    b.store(b.trunc(i, I32), field(b, fc.vm, 4, I32))     # VMState.trap_arg
+    b.store(b.trunc(i, I32), field(b, fc.vm, VM_TRAP_ARG, I32))
     fc.trap_if(b.icmp_unsigned("==", code, I64(0)), vm.TRAP_CODES["uninitialized element"])
     tid = b.load(field(b, rec, 16, I64))
     fc.trap_if(b.icmp_unsigned("!=", tid, I64(vm.type_id(ft))),

@@ -12,6 +12,7 @@ so tables and importing instances call it natively.
 from __future__ import annotations
 
 import ctypes
+import gc
 import hashlib
 import os
 import weakref
@@ -23,7 +24,8 @@ from ...spec import ast
 from ...spec.opcodes import OPS
 from ...spec.types import FuncType
 from . import host, runtime_ops, vm  # noqa: F401  (importing them installs the callbacks)
-from .codegen import CTX_WORDS, FunctionLowerer, Unsupported
+from .codegen import (CTX_WORDS, VM_BUDGET, VM_FLOOR, VM_LIMIT, VM_TRAP, FunctionLowerer,
+                      Unsupported)
 from .irtypes import (CTYPE, I32, I64, LLTYPE, PTR, REFTYPES, field, func_type, result_of,
                       to_slot)
 from .jit import Library, compile_ir, load_object, triple_and_layout
@@ -33,8 +35,8 @@ from .lower_memory import MEMORY
 from .lower_numeric import NUMERIC
 from .lower_ref import REFERENCE
 from .lower_table import TABLE
-from .objects import (FROM_SLOT, REFS, native_global, native_memory_desc, native_table,
-                      record_of, ref_handle, release_refs)
+from .objects import (FROM_SLOT, native_global, native_memory_desc, native_table, record_of,
+                      ref_handle, release_refs)
 
 __all__ = ["NativeModule", "compile_module", "load_module", "LOWERINGS", "Unsupported"]
 
@@ -45,8 +47,9 @@ LOWERINGS: dict = {**CONTROL, **NUMERIC, **MEMORY, **TABLE, **REFERENCE, **EXCEP
 class ModuleLowerer:
     """Module-wide facts and the LLVM module the function lowerers emit into."""
 
-    def __init__(self, module: ast.Module, info):
+    def __init__(self, module: ast.Module, info, poll_loops: bool = True):
         self.module, self.info = module, info
+        self.poll_loops = poll_loops
         self.func_types = info.func_types
         self.global_types = info.global_types
         self.table_types = info.table_types
@@ -83,28 +86,35 @@ def _check_type(ft: FuncType, what: str) -> None:
 
 
 def _entry(mc: ModuleLowerer, idx: int, ft: FuncType) -> None:
-    """``e<idx>``: the ``ctypes`` entry; sets the stack limit when entered from outside."""
+    """``e<idx>``: the ``ctypes`` entry. The outermost one of a thread (stack limit 0) sets
+    the limit to its stack pointer minus the budget (not below the floor) and clears it
+    when it returns; a nested one (a host function calling native code) keeps it."""
     cparams = [I32 if t == "f32" else LLTYPE[t] for t in ft.params]
     multi = len(ft.results) > 1
     if not ft.results or multi:
         cret = ir.VoidType()
     else:
         cret = I32 if ft.results[0] == "f32" else LLTYPE[ft.results[0]]
-    fn = ir.Function(mc.ll, ir.FunctionType(cret, [PTR] + cparams +
+    fn = ir.Function(mc.ll, ir.FunctionType(cret, [PTR, PTR] + cparams +
                                             ([I64.as_pointer()] if multi else [])),
                      name=f"e{idx}")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    ctx = fn.args[0]
-    vmp = b.load(field(b, ctx, 0, PTR))
-    depth = b.load(field(b, vmp, 8, I64))
+    ctx, vmp = fn.args[0], fn.args[1]
+    # no code is pending at a call from Python; one left over (an asynchronous exception
+    # raised before the wrapper read it) must not stop this call
+    b.store(I32(0), field(b, vmp, VM_TRAP, I32))
+    limit_ptr = field(b, vmp, VM_LIMIT, I64)
+    outer_limit = b.load(limit_ptr)
     sp = b.ptrtoint(b.call(mc.intrinsic("llvm.stacksave.p0", PTR, []), []), I64)
-    limit_ptr = field(b, vmp, 16, I64)
-    budget = b.load(field(b, vmp, 40, I64))
-    outermost = b.icmp_unsigned("==", depth, I64(0))
-    b.store(b.select(outermost, b.sub(sp, budget), b.load(limit_ptr)), limit_ptr)
+    own = b.sub(sp, b.load(field(b, vmp, VM_BUDGET, I64)))
+    floor = b.load(field(b, vmp, VM_FLOOR, I64))
+    own = b.select(b.icmp_unsigned("<", own, floor), floor, own)
+    outermost = b.icmp_unsigned("==", outer_limit, I64(0))
+    b.store(b.select(outermost, own, outer_limit), limit_ptr)
     args = [b.bitcast(a, LLTYPE["f32"]) if t == "f32" else a
-            for a, t in zip(fn.args[1:], ft.params)]
-    r = b.call(mc.llfuncs[idx], [ctx] + args)
+            for a, t in zip(fn.args[2:], ft.params)]
+    r = b.call(mc.llfuncs[idx], [ctx, vmp] + args)
+    b.store(outer_limit, limit_ptr)
     if not ft.results:
         b.ret_void()
     elif not multi:
@@ -116,8 +126,8 @@ def _entry(mc: ModuleLowerer, idx: int, ft: FuncType) -> None:
         b.ret_void()
 
 
-def _lower(module: ast.Module, info) -> tuple[str, list[str]]:
-    mc = ModuleLowerer(module, info)
+def _lower(module: ast.Module, info, poll_loops: bool) -> tuple[str, list[str]]:
+    mc = ModuleLowerer(module, info, poll_loops)
     for ft in mc.func_types[:mc.n_imported]:
         _check_type(ft, "an imported function")
     for fi in info.funcs:
@@ -138,36 +148,38 @@ def _exports(info) -> list[str]:
 
 _makers: dict[FuncType, object] = {}
 _NAMESPACE = {"f32_to_bits": f32_to_bits, "f32_from_bits": f32_from_bits,
-              "FROM_SLOT": FROM_SLOT, "REFS": REFS, "ref_handle": ref_handle,
-              "release_refs": release_refs}
+              "FROM_SLOT": FROM_SLOT, "ref_handle": ref_handle, "release_refs": release_refs,
+              "tls": vm.LOCAL}
 _PARAM_IN = {"f32": "f32_to_bits({})", **{t: "ref_handle({})" for t in REFTYPES}}
 
 
 def _maker(ft: FuncType):
-    """``make(cfn, ctx, vm, finish, out_t)`` -> the Python function instance body."""
+    """``make(cfn, ctx, finish, out_t)`` -> the Python function instance body: it calls
+    the entry with the calling thread's VM state."""
     make = _makers.get(ft)
     if make is None:
         params = [f"a{i}" for i in range(len(ft.params))]
         args = [_PARAM_IN.get(t, "{}").format(p) for p, t in zip(params, ft.params)]
-        lines = ["def make(cfn, ctx, vm, finish, out_t):"]
+        lines = ["def make(cfn, ctx, finish, out_t):"]
         for i, t in enumerate(ft.results):
             lines.append(f"    conv{i} = FROM_SLOT[{t!r}]")
         lines.append(f"    def call({', '.join(params)}):")
+        lines.append("        st = tls.state")
         n = len(ft.results)
         if n > 1:
             lines.append("        out = out_t()")
             args.append("out")
-        call = f"cfn(ctx{''.join(', ' + a for a in args)})"
+        call = f"cfn(ctx, st.address{''.join(', ' + a for a in args)})"
         lines.append(f"        r = {call}" if n == 1 else f"        {call}")
-        lines.append("        if vm.trap:")
-        lines.append("            if REFS: release_refs(vm)")
-        lines.append("            finish()")
+        lines.append("        if st.vm.trap:")
+        lines.append("            if st.refs: release_refs(st)")
+        lines.append("            finish(st)")
         if n == 1 and ft.results[0] in ("f32", *REFTYPES):
             lines.append("        r = conv0(r)")
         elif n > 1:
             lines.append("        r = (" + "".join(f"conv{i}(out[{i}]), "
                                                for i in range(n)) + ")")
-        lines.append("        if REFS: release_refs(vm)")     # handles end with native code
+        lines.append("        if st.refs: release_refs(st)")     # handles end with native code
         if n:
             lines.append("        return r")
         lines.append("    return call")
@@ -186,7 +198,7 @@ def _proto(ft: FuncType):
         n = len(ft.results)
         restype = CTYPE[ft.results[0]] if n == 1 else None
         extra = [ctypes.c_void_p] if n > 1 else []
-        p = _protos[ft] = ctypes.CFUNCTYPE(restype, ctypes.c_void_p,
+        p = _protos[ft] = ctypes.CFUNCTYPE(restype, ctypes.c_void_p, ctypes.c_void_p,
                                            *[CTYPE[t] for t in ft.params], *extra)
     return p
 
@@ -200,36 +212,35 @@ class InstanceState:
     def __init__(self, library: Library, inst, info):
         self.library = library
         self.ctx = (ctypes.c_uint64 * CTX_WORDS)()
-        self.ctx[0] = vm.VM_ADDRESS
         self.keep: list = []
         if inst.mems:
             desc = native_memory_desc(inst.mems[0])
             self.keep.append(desc)
             self.keep.append(inst.mems[0])
-            self.ctx[1] = ctypes.addressof(desc)
+            self.ctx[0] = ctypes.addressof(desc)
         self.cells = (ctypes.c_uint64 * max(len(inst.globals), 1))()
         for i, g in enumerate(inst.globals):
             if g.type.type in LLTYPE and g.type.type not in REFTYPES:
                 self.cells[i] = native_global(g).cell_address
                 self.keep.append(g)
-        self.ctx[2] = ctypes.addressof(self.cells)
+        self.ctx[1] = ctypes.addressof(self.cells)
         n_imported = len(info.func_types) - len(info.funcs)
         self.records = (ctypes.c_uint64 * max(3 * n_imported, 1))()
         for i in range(n_imported):
             func = inst.funcs[i]
             self.records[3 * i:3 * i + 3] = list(record_of(func))
             self.keep.append(func)
-        self.ctx[3] = ctypes.addressof(self.records)
+        self.ctx[2] = ctypes.addressof(self.records)
         self.tables = (ctypes.c_uint64 * max(len(inst.tables), 1))()
         for i, t in enumerate(inst.tables):
             if t.type.elem == "funcref":
                 self.tables[i] = ctypes.addressof(native_table(t))
                 self.keep.append(t)
-        self.ctx[4] = ctypes.addressof(self.tables)
+        self.ctx[3] = ctypes.addressof(self.tables)
         self.keep.append(inst)          # runtime callbacks reach it while its code can run
         self.handle = vm.register_handle(weakref.proxy(inst))
         weakref.finalize(inst, vm.release_handle, self.handle)
-        self.ctx[5] = self.handle
+        self.ctx[4] = self.handle
 
     @property
     def address(self) -> int:
@@ -245,6 +256,7 @@ class NativeModule:
         self.info = info
         self.digest = digest
         self.origin = origin
+        self.compat = ""        # the compatibility key the code was built or checked under
 
     def create(self, inst) -> list:
         """The defined functions of ``inst`` (whose imports, tables, memories and globals
@@ -257,7 +269,7 @@ class NativeModule:
             ft = fi.type
             cfn = _proto(ft)(lib.address(f"e{fi.index}"))
             out_t = ctypes.c_uint64 * len(ft.results) if len(ft.results) > 1 else None
-            f = _maker(ft)(cfn, ctx, vm.VM, vm.finish, out_t)
+            f = _maker(ft)(cfn, ctx, vm.finish, out_t)
             f.type = ft
             f.native_ref = (lib.address(f"w{fi.index}"), ctx, vm.type_id(ft))
             f.native_state = state
@@ -269,9 +281,16 @@ class NativeModule:
         return f"<NativeModule {self.digest} funcs={len(self.info.funcs)} {self.origin}>"
 
 
-def compile_module(module: ast.Module, info) -> NativeModule:
-    """Lower, optimize and link ``module``; ``Unsupported`` when it cannot."""
-    text, exports = _lower(module, info)
+def compile_module(module: ast.Module, info, poll_loops: bool = True) -> NativeModule:
+    """Lower, optimize and link ``module``; ``Unsupported`` when it cannot. With
+    ``poll_loops`` every loop header polls the thread's interrupt request."""
+    collecting = gc.isenabled()
+    gc.disable()                # lowering allocates millions of short-lived IR objects and
+    try:                        # the collector's passes over them took half its time
+        text, exports = _lower(module, info, poll_loops)
+    finally:
+        if collecting:
+            gc.enable()
     digest = hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
     dump = os.environ.get("SHAREDWASM_DUMP")
     if dump:

@@ -16,7 +16,8 @@ portable tier and the host see the same state:
   24-byte records (code address, context, type id) kept in sync on every write.
 - Reference values (funcref, externref, exnref) are handles: ``ref_handle(obj)`` numbers
   an object (0 for None, the same number while it is registered) and keeps it alive.
-  Handles live only while native code runs: the outermost return releases them all
+  Handles belong to the thread that made them (its ``vm.ThreadState``) and live only
+  while native code runs there: the thread's outermost return releases them all
   (``release_refs``), so references stored for longer (globals, tables, exception
   payloads) are kept as objects on the Python side, reached through runtime callbacks.
 """
@@ -30,10 +31,11 @@ from ...runtime.globals import GlobalInst
 from ...runtime.memory import MemoryInst
 from ...runtime.numerics import f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
 from ...spec.types import MAX_PAGES, PAGE_SIZE, Limits, MemType
+from .vm import LOCAL, type_id
 
 __all__ = ["MemDesc", "TableDesc", "NativeMemoryInst", "NativeGlobalInst", "NativeElements",
            "native_memory_desc", "native_global", "native_table", "TO_SLOT", "FROM_SLOT",
-           "record_of", "REFS", "ref_handle", "ref_object", "release_refs"]
+           "record_of", "ref_handle", "ref_object", "release_refs"]
 
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
 _HEADER_PAGES_OFFSET = 12       # shared_memory: u32 page count after the 8-byte magic
@@ -52,31 +54,28 @@ class TableDesc(ctypes.Structure):
 
 # -- reference handles --------------------------------------------------------------------------
 
-#: handle -> object, for every reference native code may hold now
-REFS: dict[int, object] = {}
-_handle_of: dict[int, int] = {}          # id(object) -> handle (REFS keeps the object alive)
-
-
 def ref_handle(obj) -> int:
-    """The handle native code uses for the reference ``obj`` (0 for null)."""
+    """The handle native code of this thread uses for the reference ``obj`` (0: null)."""
     if obj is None:
         return 0
-    h = _handle_of.get(id(obj))
+    state = LOCAL.state
+    h = state.handle_of.get(id(obj))
     if h is None:
-        h = _handle_of[id(obj)] = len(REFS) + 1
-        REFS[h] = obj
+        refs = state.refs
+        h = state.handle_of[id(obj)] = len(refs) + 1
+        refs[h] = obj           # keeps the object (and so its id) alive
     return h
 
 
 def ref_object(h: int):
-    return REFS[h] if h else None
+    return LOCAL.state.refs[h] if h else None
 
 
 def release_refs(state) -> None:
-    """Forget every handle once no native frame is active (``state``: the VM state)."""
-    if not state.depth:
-        REFS.clear()
-        _handle_of.clear()
+    """Forget the thread's handles once none of its native frames is active."""
+    if not state.vm.stack_limit:
+        state.refs.clear()
+        state.handle_of.clear()
 
 
 # -- values in 8-byte slots (cells, host-call arguments) --------------------------------------
@@ -248,7 +247,6 @@ def record_of(func) -> tuple[int, int, int]:
             from .host import host_record
             rec = host_record(func)
         else:
-            from .vm import type_id
             rec = (_UNREACHABLE_CODE, 0, type_id(ft))
         _host_records[func] = rec
     return rec

@@ -173,4 +173,4 @@ def _runtime_call(handle: int, op: int, a: int, b: int, c: int, d: int) -> int:
 
 
 RUNTIME_CALLBACK = _PROTO(_runtime_call)
-vm.VM.runtime_cb = ctypes.cast(RUNTIME_CALLBACK, ctypes.c_void_p).value
+vm.set_callbacks(runtime_cb=ctypes.cast(RUNTIME_CALLBACK, ctypes.c_void_p).value)

@@ -1,24 +1,34 @@
-"""Process-wide state shared by all native code: the VM state block, traps, handles.
+"""The state native code runs with: one VM state block per OS thread, traps, handles.
 
-The VM state is one small C struct every context points to (field 0 of a context):
+Every thread that calls native code gets its own ``ThreadState`` (made at its first call):
+a small C struct that native code receives as an argument (the second of every entry and
+internal function, after the context), so threads of one process run native code at the
+same time without sharing trap codes or stack limits (``ctypes`` releases the GIL):
 
 ====== ======= ====================================================================
 offset type    meaning
 ====== ======= ====================================================================
-0      i32     trap code (0: none; ``PENDING``: a Python exception is stashed)
-8      i64     call depth (wasm frames currently active in native code)
-16     u64     stack limit: native code traps "call stack exhausted" below it
+0      i32     trap code (0: none; ``PENDING``: a Python exception is stashed;
+               ``INTERRUPTED``: ``interrupt`` stopped the code)
+4      u32     trap argument (the element index of "uninitialized element")
+8      i32     interrupt request: nonzero makes native code stop at its next loop header
+               or call
+16     u64     stack limit: native code traps "call stack exhausted" below it; 0 while
+               no native frame of the thread is active
 24     ptr     the host-call callback (``host.py``)
 32     ptr     the runtime callback (``runtime_ops.py``): bulk/table ops, wait/notify
 40     u64     stack budget: bytes of C stack below the outermost native entry
+48     u64     stack floor: the limit never goes below it (the thread's stack end plus
+               a reserve for the Python frames of callbacks)
 ====== ======= ====================================================================
 
-A trap stores its code and returns; every caller checks the code after a call and returns
-too, restoring the depth it saw at entry, so the stack unwinds with plain returns. The
-Python wrapper that made the outermost call sees the code, clears it and raises
-``errors.RuntimeError`` with the spec's message, or re-raises the Python exception a
-callback stashed (a host function's own error, a trap of a nested call). One state per
-process: native code is not entered by two threads of one process at once.
+The outermost entry (stack limit 0) sets the limit from its own stack pointer and puts
+0 back when it returns. A trap stores its code and returns; every caller checks the code
+after a call and returns too, so the stack unwinds with plain returns. The Python wrapper
+that made the outermost call sees the code, clears it and raises ``errors.RuntimeError``
+with the spec's message, the exception given to ``interrupt``, or the Python exception a
+callback stashed (a host function's own error, a trap of a nested call). Callbacks run on
+the thread that called them and use its state.
 
 Machine code holds no number that is particular to one process (it may be shipped to
 workers or cached on disk): addresses and the stack budget are read from the state block
@@ -30,16 +40,19 @@ import ctypes
 import hashlib
 import itertools
 import resource
+import threading
+import weakref
 
 from ...runtime import traps
 from ...runtime.traps import Trap
 from ...spec.types import FuncType
 
-__all__ = ["VMState", "VM", "TRAP_CODES", "TRAP_MESSAGES", "PENDING", "finish", "stash",
-           "pending", "resume", "type_id", "register_handle", "release_handle",
-           "handle_object", "STACK_BUDGET", "MAX_DEPTH"]
+__all__ = ["VMState", "ThreadState", "LOCAL", "current", "states", "interrupt", "TRAP_CODES",
+           "TRAP_MESSAGES", "PENDING", "INTERRUPTED", "finish", "stash", "pending", "resume",
+           "type_id", "register_handle", "release_handle", "handle_object", "set_callbacks"]
 
 PENDING = 255
+INTERRUPTED = 254
 
 #: trap message -> code stored in the VM state by native code
 TRAP_CODES: dict[str, int] = {msg: i for i, msg in enumerate((
@@ -50,66 +63,188 @@ TRAP_CODES: dict[str, int] = {msg: i for i, msg in enumerate((
 TRAP_MESSAGES: dict[int, str] = {code: msg for msg, code in TRAP_CODES.items()}
 _UNINITIALIZED = TRAP_CODES[traps.UNINITIALIZED_ELEMENT]
 
-#: wasm frames allowed at once (the spec only asks that runaway recursion traps)
-MAX_DEPTH = 40_000
-
-
-def _stack_budget() -> int:
-    """Bytes of C stack native code may use below the outermost native entry: half the
-    soft stack limit, at most 4 MiB (threads get the same default size on Linux)."""
-    soft, _hard = resource.getrlimit(resource.RLIMIT_STACK)
-    if soft == resource.RLIM_INFINITY or soft <= 0:
-        soft = 8 << 20
-    return min(soft // 2, 4 << 20)
-
-
-STACK_BUDGET = _stack_budget()
+_MAX_BUDGET = 4 << 20
+_MAX_RESERVE = 1 << 20
 
 
 class VMState(ctypes.Structure):
     _fields_ = [("trap", ctypes.c_int32), ("trap_arg", ctypes.c_uint32),
-                ("depth", ctypes.c_int64), ("stack_limit", ctypes.c_uint64),
-                ("host_cb", ctypes.c_void_p), ("runtime_cb", ctypes.c_void_p),
-                ("stack_budget", ctypes.c_uint64)]
+                ("interrupt", ctypes.c_int32), ("_pad", ctypes.c_uint32),
+                ("stack_limit", ctypes.c_uint64), ("host_cb", ctypes.c_void_p),
+                ("runtime_cb", ctypes.c_void_p), ("stack_budget", ctypes.c_uint64),
+                ("stack_floor", ctypes.c_uint64)]
 
 
-VM = VMState()
-VM.stack_budget = STACK_BUDGET
-VM_ADDRESS = ctypes.addressof(VM)
+class _Attr(ctypes.Structure):
+    _fields_ = [("opaque", ctypes.c_uint8 * 256)]       # pthread_attr_t, 56 bytes on glibc
 
-#: exceptions raised by Python code called from native code, re-raised by ``finish``
-_pending: list[BaseException] = []
+
+def _libc():
+    try:
+        lib = ctypes.CDLL(None)
+    except OSError:
+        return None
+    if not all(hasattr(lib, name) for name in ("pthread_getattr_np", "pthread_attr_getstack",
+                                               "pthread_attr_destroy")):
+        return None
+    lib.pthread_self.restype = ctypes.c_void_p
+    lib.pthread_getattr_np.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Attr)]
+    lib.pthread_attr_getstack.argtypes = [ctypes.POINTER(_Attr),
+                                          ctypes.POINTER(ctypes.c_void_p),
+                                          ctypes.POINTER(ctypes.c_size_t)]
+    lib.pthread_attr_destroy.argtypes = [ctypes.POINTER(_Attr)]
+    return lib
+
+
+_LIBC = _libc()
+
+
+def _this_stack() -> tuple[int, int] | None:
+    """(lowest address, size) of the calling thread's stack, when the C library says."""
+    if _LIBC is None:
+        return None
+    attr = _Attr()
+    if _LIBC.pthread_getattr_np(_LIBC.pthread_self(), ctypes.byref(attr)):
+        return None
+    low, size = ctypes.c_void_p(), ctypes.c_size_t()
+    try:
+        if _LIBC.pthread_attr_getstack(ctypes.byref(attr), ctypes.byref(low),
+                                       ctypes.byref(size)):
+            return None
+    finally:
+        _LIBC.pthread_attr_destroy(ctypes.byref(attr))
+    return (low.value, size.value) if low.value and size.value else None
+
+
+def _stack_numbers() -> tuple[int, int]:
+    """(budget, floor) for the calling thread: half its stack, at most 4 MiB, below the
+    outermost entry, never within a quarter of the stack (at most 1 MiB) of its end.
+    Without the thread's bounds: half the soft stack rlimit, at most 4 MiB, no floor."""
+    bounds = _this_stack()
+    if bounds is None:
+        soft, _hard = resource.getrlimit(resource.RLIMIT_STACK)
+        if soft == resource.RLIM_INFINITY or soft <= 0:
+            soft = 8 << 20
+        return min(soft // 2, _MAX_BUDGET), 0
+    low, size = bounds
+    return min(size // 2, _MAX_BUDGET), low + min(size // 4, _MAX_RESERVE)
+
+
+_callbacks = {"host_cb": None, "runtime_cb": None}
+
+
+class ThreadState:
+    """One thread's VM state block and what the Python side keeps with it: the stashed
+    exceptions, the exception an ``interrupt`` asked for, the reference handles."""
+
+    __slots__ = ("vm", "address", "ident", "stashed", "interrupt_exc", "refs", "handle_of",
+                 "__weakref__")
+
+    def __init__(self):
+        self.vm = VMState()
+        self.address = ctypes.addressof(self.vm)
+        self.ident = threading.get_ident()
+        self.vm.stack_budget, self.vm.stack_floor = _stack_numbers()
+        for name, value in _callbacks.items():
+            setattr(self.vm, name, value)
+        self.stashed: list[BaseException] = []
+        self.interrupt_exc: BaseException | None = None
+        self.refs: dict[int, object] = {}        # handle -> object, while native code runs
+        self.handle_of: dict[int, int] = {}      # id(object) -> handle
+
+    def interrupt(self, exc: BaseException) -> None:
+        """Stop this thread's native code at its next loop header or call; the native
+        call the thread made from Python raises ``exc``. Callable from any thread; a
+        request made while the thread runs no native code waits for its next native call
+        (``clear_interrupt`` withdraws it)."""
+        self.interrupt_exc = exc
+        self.vm.interrupt = 1
+
+    def clear_interrupt(self) -> None:
+        self.vm.interrupt = 0
+        self.interrupt_exc = None
+
+
+_states: "weakref.WeakValueDictionary[int, ThreadState]" = weakref.WeakValueDictionary()
+_states_lock = threading.Lock()
+
+
+class _Local(threading.local):
+    def __init__(self):
+        state = self.state = ThreadState()
+        with _states_lock:
+            _states[state.ident] = state
+
+
+LOCAL = _Local()
+
+
+def current() -> ThreadState:
+    """The calling thread's state (made at its first use)."""
+    return LOCAL.state
+
+
+def states(ident: int | None = None) -> list[ThreadState]:
+    """The state of thread ``ident`` (none if it never ran native code), or of every
+    thread with one."""
+    with _states_lock:
+        if ident is None:
+            return list(_states.values())
+        state = _states.get(ident)
+    return [state] if state is not None else []
+
+
+def interrupt(exc: BaseException, ident: int | None = None) -> None:
+    """Interrupt the native code of thread ``ident`` (every thread when None)."""
+    for state in states(ident):
+        state.interrupt(exc)
+
+
+def set_callbacks(**addresses: int) -> None:
+    """Install the callback addresses (``host_cb``, ``runtime_cb``) in every state."""
+    _callbacks.update(addresses)
+    for state in states():
+        for name, value in addresses.items():
+            setattr(state.vm, name, value)
 
 
 def stash(err: BaseException) -> None:
     """Called by a callback that caught ``err``: native code unwinds, ``finish`` raises it."""
-    _pending.append(err)
-    VM.trap = PENDING
+    state = LOCAL.state
+    state.stashed.append(err)
+    state.vm.trap = PENDING
 
 
-def finish() -> None:
+def finish(state: ThreadState) -> None:
     """Raise what made the native call that just returned stop (its trap code is set)."""
-    code = VM.trap
-    VM.trap = 0
-    if code == PENDING and _pending:
-        err = _pending.pop()
-        _pending.clear()
+    vm = state.vm
+    code = vm.trap
+    vm.trap = 0
+    if code == PENDING and state.stashed:
+        err = state.stashed.pop()
+        state.stashed.clear()
         raise err
+    if code == INTERRUPTED:
+        err = state.interrupt_exc
+        state.clear_interrupt()
+        raise err if err is not None else Trap("interrupted")
     message = TRAP_MESSAGES.get(code, f"native trap {code}")
     if code == _UNINITIALIZED:        # the portable tier names the element index
-        message = f"{message} {VM.trap_arg}"
+        message = f"{message} {vm.trap_arg}"
     raise Trap(message)
 
 
 def pending() -> BaseException | None:
     """The stashed exception native code is unwinding with (None while it is a trap)."""
-    return _pending[-1] if VM.trap == PENDING and _pending else None
+    state = LOCAL.state
+    return state.stashed[-1] if state.vm.trap == PENDING and state.stashed else None
 
 
 def resume() -> None:
     """A ``try_table`` caught the pending exception: native code carries on normally."""
-    _pending.clear()
-    VM.trap = 0
+    state = LOCAL.state
+    state.stashed.clear()
+    state.vm.trap = 0
 
 
 _type_ids: dict[FuncType, int] = {}
