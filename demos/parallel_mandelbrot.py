@@ -11,12 +11,16 @@ import zlib
 
 import sharedwasm as wasm
 from _parallel import default_workers, report, timed_runs
+from sharedwasm.tiers import engine
 
-WIDTH, HEIGHT, MAX_ITER = 360, 240, 100
+#: image size and iterations per pixel: about a second of work for one worker on either tier
+SIZES = {"native": (1800, 1200, 1000), "python": (360, 240, 100)}
+WIDTH, HEIGHT, MAX_ITER = SIZES[engine()]
+PAGES = -(-WIDTH * HEIGHT // 65536)
 
 MANDEL_WAT = r"""
 (module
-  (memory (import "env" "memory") 2 2 shared)
+  (memory (import "env" "memory") 1 65536 shared)
   ;; rows w, w+n, ... of a width x height grey image at address 0; returns rows done
   (func (export "rows") (param $w i32) (param $n i32) (param $width i32) (param $height i32)
                         (param $max i32) (result i32)
@@ -80,7 +84,7 @@ def main() -> int:
     out = sys.argv[1] if len(sys.argv) > 1 else "mandelbrot.png"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else default_workers()
     module = wasm.Module(wasm.wat2wasm(MANDEL_WAT))
-    with wasm.Memory(2, 2, shared=True) as mem:
+    with wasm.Memory(PAGES, PAGES, shared=True) as mem:
         images = []
 
         def reset() -> None:

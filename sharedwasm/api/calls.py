@@ -69,6 +69,17 @@ def _results_from_wasm(results: tuple[str, ...], value: str) -> list[str]:
                                  for t, n in zip(results, names)) + ")"]
 
 
+def _guarded(indent: str, call: str, leave: bool) -> list[str]:
+    """``call`` with a wasm exception or a Python recursion overflow leaving it as the API's
+    errors (and the recursion limit ``_enter`` raised restored when ``leave``)."""
+    lines = ["try:", f"    {call}",
+             "except WasmThrow as throw:", "    raise _hooks.exception_out(throw) from None",
+             "except RecursionError:", "    raise _exhausted() from None"]
+    if leave:
+        lines += ["finally:", "    _leave()"]
+    return [indent + line for line in lines]
+
+
 def caller(ftype: FuncType) -> Callable[[Callable], Callable]:
     """``make(func)`` -> a Python callable taking and returning API values for ``func``."""
     make = _callers.get(ftype)
@@ -79,24 +90,12 @@ def caller(ftype: FuncType) -> Callable[[Callable], Callable]:
         body = ["def make(func):",
                 "    if getattr(func, 'native_ref', None) is not None:",
                 f"        def call({', '.join(params)}):",
-                "            try:",
-                f"                r = func({args})",
-                "            except WasmThrow as throw:",
-                "                raise _hooks.exception_out(throw) from None",
-                "            except RecursionError:",
-                "                raise _exhausted() from None",
+                *_guarded("            ", f"r = func({args})", leave=False),
                 *(f"    {line}" for line in results),
                 "        return call",
                 f"    def call({', '.join(params)}):",
                 "        _enter()",
-                "        try:",
-                f"            r = func({args})",
-                "        except WasmThrow as throw:",
-                "            raise _hooks.exception_out(throw) from None",
-                "        except RecursionError:",
-                "            raise _exhausted() from None",
-                "        finally:",
-                "            _leave()",
+                *_guarded("        ", f"r = func({args})", leave=True),
                 *results,
                 "    return call"]
         make = _callers[ftype] = _compile("\n".join(body) + "\n", f"call {ftype}")
