@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("SHAREDWASM_ENGINE", "native")    # before any worker process starts
+os.environ.setdefault("SHAREDWASM_ENGINE", "native")    # this process and its workers
 
 import argparse  # noqa: E402
 import io  # noqa: E402
@@ -184,8 +184,8 @@ def measure_compile(progress: Progress, wasmtime: Any) -> dict:
 # --- worker start-up ---------------------------------------------------------------------------
 
 def first_result(scope: Any, module: wasm.Module) -> tuple[bool, int]:
-    """Worker target: instantiate the module received and call an export."""
-    os.environ.setdefault("SHAREDWASM_ENGINE", "native")
+    """Worker target: instantiate the module received and call an export (workers take the
+    parent's engine)."""
     instance = wasm.Instance(module)
     return is_native(instance), instance.exports.add(2, 3)
 

@@ -15,7 +15,7 @@ whether its loops poll); any other is ignored and the module is compiled again.
 Function entries always poll the thread's interrupt request; loop headers only where
 something may have to stop a running loop (``polls_loops``), because an exit in a loop
 costs it LLVM's vectorization, idiom recognition and closed forms (the sieve kernel runs
-4x slower with it), as wasmtime's epoch checks are opt-in for the same reason.
+4x slower with it); wasmtime's epoch checks are opt-in too.
 """
 from __future__ import annotations
 
