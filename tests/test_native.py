@@ -618,3 +618,79 @@ def test_shared_memory_atomics_interoperate():
             call(inst, "add", 65536, 1)
     finally:
         mem.close()
+
+
+FILL_AND_SUM = """(module
+  (memory (export "m") 1 2 {shared})
+  ;; stores i at word i for i in [0, n); the loop LLVM vectorizes keeps its trap
+  (func (export "fill") (param $n i32) (local $i i32)
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (i32.store (i32.shl (local.get $i) (i32.const 2)) (local.get $i))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next))))
+  (func (export "sum") (param $n i32) (result i64) (local $i i32) (local $s i64)
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $s (i64.add (local.get $s)
+        (i64.load32_u (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))
+    (local.get $s))
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"""
+
+
+@pytest.mark.parametrize("shared", ["", "shared"])
+def test_vectorized_loops_trap_at_the_first_access_outside(shared):
+    """Every word before the first out-of-bounds store is written, none after; a loop of
+    loads traps too, and after a grow the same loops run to the new end."""
+    inst, _ = load(FILL_AND_SUM.format(shared=shared))
+    mem = inst.mems[0]
+    try:
+        words = 65536 // 4
+        call(inst, "fill", 1000)
+        assert call(inst, "sum", 1000) == [sum(range(1000))]
+        with pytest.raises(Trap, match="out of bounds memory access"):
+            call(inst, "fill", words + 37)
+        data = bytes(mem.data)
+        assert all(int.from_bytes(data[4 * i:4 * i + 4], "little") == i
+                   for i in range(words))
+        with pytest.raises(Trap, match="out of bounds memory access"):
+            call(inst, "sum", words + 1)
+        assert call(inst, "sum", words) == [sum(range(words))]
+        assert call(inst, "grow", 1) == [1]
+        call(inst, "fill", 2 * words)
+        assert call(inst, "sum", 2 * words) == [sum(range(2 * words))]
+    finally:
+        if shared:
+            mem.close()
+
+
+def test_shared_memory_grown_elsewhere_is_seen_after_an_atomic_load():
+    """A function that waits (atomic loads) for another thread to grow the memory and set
+    a flag then reads the new page: the acquiring load refreshed the size it checks."""
+    import threading
+    import time
+    wat = """(module (memory (export "m") 1 2 shared)
+      (func (export "await_then_read") (result i32)
+        (i32.atomic.store (i32.const 4) (i32.const 1))
+        (loop $wait (br_if $wait (i32.eqz (i32.atomic.load (i32.const 0)))))
+        (i32.load (i32.const 65536)))
+      (func (export "grow_and_signal")
+        (drop (memory.grow (i32.const 1)))
+        (i32.store (i32.const 65536) (i32.const 99))
+        (i32.atomic.store (i32.const 0) (i32.const 1))))"""
+    inst, _ = load(wat)
+    mem = inst.mems[0]
+    try:
+        out: list = []
+        reader = threading.Thread(target=lambda: out.append(call(inst, "await_then_read")))
+        reader.start()
+        deadline = time.monotonic() + 60
+        while mem.data[4] != 1 and time.monotonic() < deadline:    # the reader is waiting
+            time.sleep(0.001)
+        call(inst, "grow_and_signal")
+        reader.join(60)
+        assert not reader.is_alive() and out == [[99]]
+    finally:
+        mem.close()

@@ -313,14 +313,28 @@ class FunctionLowerer:
     def effective_address(self, addr, offset: int) -> ir.Value:
         return self.b.add(self.b.zext(addr, I64), I64(offset))
 
-    def check_range(self, ea, length) -> None:
-        """Trap "out of bounds memory access" unless [ea, ea + length) is inside memory;
-        for a shared memory the size is re-read from its header before trapping."""
+    def refresh_size(self) -> None:
+        """After an acquiring operation on a shared memory (atomic load, read-modify-write,
+        fence, ``memory.size``): a grow that happened before it must be seen by the
+        accesses after it."""
+        if self.uses_memory and self.mc.shared_memory:
+            self.b.store(self.current_size(), self.size_slot)
+
+    def check_range(self, ea, length, recheck: bool = False) -> None:
+        """Trap "out of bounds memory access" unless [ea, ea + length) is inside memory.
+
+        The size is the one held since the last reload or acquiring operation, so within
+        a loop without calls or atomics it is loop-invariant and the check's exit has a
+        computable count: LLVM still vectorizes such loops (it runs the vector body up
+        to the first iteration that could trap). A shared memory may have been grown by
+        another agent since; plain loads and stores racing with that grow may trap (the
+        grow is not ordered before them), but with ``recheck`` (atomics, bulk operations)
+        the size is re-read from the header before trapping."""
         b = self.b
         end = b.add(ea, length if isinstance(length, ir.Value) else I64(length))
         size = b.load(self.size_slot)
         outside = b.icmp_unsigned(">", end, size)
-        if not self.mc.shared_memory:
+        if not (self.mc.shared_memory and recheck):
             self.trap_if(outside, vm.TRAP_CODES["out of bounds memory access"])
             return
         slow = self.fn.append_basic_block()

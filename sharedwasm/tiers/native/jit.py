@@ -8,7 +8,9 @@ only cost compile time (and made code slower at level 1). Level 1 then compiles 
 faster than level 2 for code that runs as fast (within 3 % on the benchmarks); level 0
 takes a third of that time for code 2-3x slower. The target machine always generates
 code at its highest level: lower ones take as long, except 0, whose code is twice as
-slow. The returned ``Library`` owns llvmlite's resource tracker: the machine code
+slow. Code is generated for this machine's CPU, its name and features (AVX-512 lets the
+vectorizer turn 64-bit multiplications into vector code, for instance), which is why
+they are part of ``compat_key``. The returned ``Library`` owns llvmlite's resource tracker: the machine code
 stays mapped exactly as long as the ``Library`` lives, so every object holding one of its
 function pointers keeps a reference to it. Nothing is ever disposed explicitly (disposing
 an engine whose code may still run crashes the process).
@@ -56,7 +58,9 @@ def _setup() -> dict:
         _llvm.initialize_native_target()
         _llvm.initialize_native_asmprinter()
         target = _llvm.Target.from_default_triple()
-        tm = target.create_target_machine(opt=3, codemodel="jitdefault")
+        tm = target.create_target_machine(cpu=_llvm.get_host_cpu_name(),
+                                          features=_llvm.get_host_cpu_features().flatten(),
+                                          opt=3, codemodel="jitdefault")
         _state["tm"] = tm
         _state["triple"] = _llvm.get_process_triple()
         _state["layout"] = str(tm.target_data)

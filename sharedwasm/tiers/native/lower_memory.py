@@ -3,9 +3,10 @@ memory and the threads proposal's atomics.
 
 Every access computes the effective address in 64 bits and checks it against the size
 held since the last reload (``FunctionLowerer.check_range``). Atomics check alignment
-first ("unaligned atomic"), then bounds, and are LLVM ``seq_cst`` atomic instructions on
-the same addresses the host's ``libatomic`` calls use, so every agent shares one protocol.
-wait/notify call back into ``runtime.atomics``.
+first ("unaligned atomic"), then bounds (re-reading a shared memory's size before
+trapping), and are LLVM ``seq_cst`` atomic instructions on the same addresses the host's
+``libatomic`` calls use, so every agent shares one protocol; those that acquire, and
+``memory.size``, refresh the size held. wait/notify call back into ``runtime.atomics``.
 """
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def _memory_size(fc: L, args: tuple) -> None:
     b = fc.b
     pages_ptr = b.inttoptr(b.load(field(b, fc.mdesc, 8, I64)), I32.as_pointer())
     fc.push(b.load(pages_ptr))
+    fc.refresh_size()
 
 
 def _memory_grow(fc: L, args: tuple) -> None:
@@ -88,7 +90,7 @@ def _memory_fill(fc: L, args: tuple) -> None:
     n, val, d = fc.pop(), fc.pop(), fc.pop()
     b = fc.b
     d64, n64 = b.zext(d, I64), b.zext(n, I64)
-    fc.check_range(d64, n64)
+    fc.check_range(d64, n64, recheck=True)
     fn = fc.mc.intrinsic("llvm.memset.p0i8.i64", ir.VoidType(), [PTR, I8, I64, ir.IntType(1)])
     b.call(fn, [fc.pointer(d64, I8), b.trunc(val, I8), n64, ir.IntType(1)(0)])
 
@@ -97,8 +99,8 @@ def _memory_copy(fc: L, args: tuple) -> None:
     n, s, d = fc.pop(), fc.pop(), fc.pop()
     b = fc.b
     d64, s64, n64 = b.zext(d, I64), b.zext(s, I64), b.zext(n, I64)
-    fc.check_range(s64, n64)
-    fc.check_range(d64, n64)
+    fc.check_range(s64, n64, recheck=True)
+    fc.check_range(d64, n64, recheck=True)
     fn = fc.mc.intrinsic("llvm.memmove.p0i8.p0i8.i64", ir.VoidType(),
                          [PTR, PTR, I64, ir.IntType(1)])
     b.call(fn, [fc.pointer(d64, I8), fc.pointer(s64, I8), n64, ir.IntType(1)(0)])
@@ -127,7 +129,7 @@ def _atomic_pointer(fc: L, addr, offset: int, width: int):
     if width > 1:
         fc.trap_if(b.icmp_unsigned("!=", b.and_(ea, I64(width - 1)), I64(0)),
                    vm.TRAP_CODES["unaligned atomic"])
-    fc.check_range(ea, width)
+    fc.check_range(ea, width, recheck=True)
     return fc.pointer(ea, _INT[width])
 
 
@@ -136,6 +138,7 @@ def _atomic_load(t: str, width: int):
         ptr = _atomic_pointer(fc, fc.pop(), args[0].offset, width)
         v = fc.b.load_atomic(ptr, "seq_cst", width)
         fc.push(fc.b.zext(v, LLTYPE[t]) if _INT[width] != LLTYPE[t] else v)
+        fc.refresh_size()
     return rule
 
 
@@ -156,6 +159,7 @@ def _atomic_rmw(t: str, width: int, op: str):
         wide = _INT[width] != LLTYPE[t]
         old = b.atomic_rmw(op, ptr, b.trunc(v, _INT[width]) if wide else v, "seq_cst")
         fc.push(b.zext(old, LLTYPE[t]) if wide else old)
+        fc.refresh_size()
     return rule
 
 
@@ -170,6 +174,7 @@ def _atomic_cmpxchg(t: str, width: int):
         pair = b.cmpxchg(ptr, expected, new, "seq_cst", "seq_cst")
         old = b.extract_value(pair, 0)
         fc.push(b.zext(old, LLTYPE[t]) if wide else old)
+        fc.refresh_size()
     return rule
 
 
@@ -194,6 +199,7 @@ def _wait(op: int, t: str):
 
 def _fence(fc: L, args: tuple) -> None:
     fc.b.fence("seq_cst")
+    fc.refresh_size()
 
 
 _RMW_OPS = {"add": "add", "sub": "sub", "and": "and", "or": "or", "xor": "xor",
