@@ -31,6 +31,31 @@ def median_time(fn: Callable[[], Any], runs: int) -> float:
     return statistics.median(times)
 
 
+def settle(timeout: float = 10.0) -> None:
+    """Wait until the idle spare worker processes stop using CPU (a pool takes the spare
+    and a new one boots in the background: on 2 cores its imports would be timed with
+    the parallel kernels)."""
+    from sharedwasm.concurrency import spare
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        pids = spare.idle_pids()
+        if spare.enabled() and len(pids) < spare.count():
+            time.sleep(0.05)                # the next spare is not started yet
+            continue
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            ticks += int(fields[11]) + int(fields[12])      # utime + stime
+        if ticks == last:
+            return
+        last = ticks
+        time.sleep(0.2)
+
+
 def optional_module(name: str) -> Any | None:
     """The module, or None when the peer is not installed (a missing peer is reported, not
     fatal)."""

@@ -96,6 +96,19 @@ def test_each_worker_instantiates_once(counter_module, mem):
     assert atomics.load(mem, 128) == 10
 
 
+@pytest.mark.parametrize("poll_time", [0.0, 0.5])
+def test_workers_polling_or_sleeping_between_tasks_answer_and_close(counter_module, mem,
+                                                                     poll_time):
+    """Back-to-back maps are answered whether idle workers poll or sleep (the module's
+    leak check after each test sees that polling ones end too)."""
+    with wasm.WorkerPool(counter_module, memory=mem, workers=2, timeout=60,
+                         poll_time=poll_time) as pool:
+        for _ in range(20):
+            assert pool.map("square", [(3,), (4,)], timeout=60) == [9, 16]
+    with pytest.raises(ValueError, match="poll_time"):
+        wasm.WorkerPool(counter_module, memory=mem, workers=1, poll_time=-1)
+
+
 def test_four_processes_times_ten_to_the_fifth_atomic_adds(counter_module, mem, report):
     start = time.perf_counter()
     out = wasm.run_parallel(counter_module, "bump", [(100_000,)] * 4, memory=mem,

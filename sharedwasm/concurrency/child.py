@@ -104,6 +104,17 @@ class WorkerScope:
             raise WorkerClosed("the parent closed the worker")
         return item[1]
 
+    def poll(self, seconds: float) -> bool:
+        """Busy-wait up to ``seconds`` for a message from the parent (True if one came),
+        keeping this process on its CPU instead of sleeping."""
+        deadline = time.perf_counter() + seconds
+        conn = self._conn
+        while True:
+            if conn.poll(0):
+                return True
+            if time.perf_counter() >= deadline:
+                return False
+
     def close(self) -> None:
         """End this worker after the current handler returns (``self.close()`` in JS)."""
         raise WorkerClosed("the worker closed itself")

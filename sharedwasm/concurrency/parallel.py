@@ -42,21 +42,27 @@ class WorkerPool:
     ``init(instance, worker_index)``, if given, runs once in each worker after
     instantiation (e.g. to give each instance its thread stack). ``map(fn, args)`` runs
     the tasks; the pool stays usable for more ``map`` calls until a failure or ``close()``.
+    After a task a worker polls for the next one for ``poll_time`` seconds (default
+    2 ms) before it sleeps, so back-to-back ``map`` calls start at once (see
+    ``tasks.py``); 0 makes idle workers sleep at once.
     """
 
     def __init__(self, module: Any, *, memory: Any = None, imports: Any = None,
                  workers: int | None = None, init: Callable | None = None,
-                 timeout: float | None = 60.0):
+                 timeout: float | None = 60.0, poll_time: float = 0.002):
         self.module = _as_module(module)
         n = workers if workers is not None else (os.cpu_count() or 1)
         if n < 1:
             raise ValueError(f"workers must be at least 1, not {n}")
+        if not 0 <= poll_time <= 1:
+            raise ValueError(f"poll_time is between 0 and 1 second, not {poll_time}")
         self._workers: list[Worker] = []
         self._broken: BaseException | None = None
         try:
             for index in range(n):
                 self._workers.append(Worker(tasks.task_server, self.module, memory, imports,
-                                            init, index, name=f"sharedwasm-pool-{index}"))
+                                            init, index, poll_time,
+                                            name=f"sharedwasm-pool-{index}"))
             deadline = _deadline(timeout)
             for w in self._workers:
                 w.receive(_remaining(deadline))

@@ -5,9 +5,16 @@ its memory import), optionally runs an ``init`` callable, reports ``("ready", in
 then answers ``("task", i, fn, args)`` messages with ``("result", i, value)`` or
 ``("error", i, exc, traceback)``. A task's ``fn`` is an export name (called with
 ``*args``) or a callable called as ``fn(instance, *args)``.
+
+After each task the worker keeps polling its pipe for ``poll_time`` seconds before it
+blocks (as OpenMP runtimes spin before they sleep): a program that maps one batch after
+another gets the next task at once, while a worker that sleeps may leave its CPU idle,
+and waking an idle CPU (on a virtual machine, a halted virtual CPU) can take
+milliseconds, as long as a whole parallel step of a fast kernel.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from .child import WorkerScope, apply_engine, pack_error
@@ -35,13 +42,15 @@ def call_task(instance: Any, fn: str | Callable, args: tuple) -> Any:
 
 
 def task_server(scope: WorkerScope, module: Any, memory: Any, imports: Any,
-                init: Callable | None, index: int) -> None:
+                init: Callable | None, index: int, poll_time: float = 0.0) -> None:
     from ..api.instance import Instance
     instance = Instance(module, link_imports(module, memory, imports))
     if init is not None:
         init(instance, index)
     scope.post_message(("ready", index))
     while True:
+        if poll_time > 0:
+            scope.poll(poll_time)
         message = scope.receive()
         _kind, i, fn, args = message
         try:

@@ -6,14 +6,14 @@ manager at ``SHAREDWASM_NATIVE_OPT`` (LLVM's speed level: 0 no passes, 1 the def
 level: a wasm producer has inlined already, and on the real-world modules inlining again
 only cost compile time (and made code slower at level 1). Level 1 then compiles 22 %
 faster than level 2 for code that runs as fast (within 3 % on the benchmarks); level 0
-takes a third of that time for code 2-3x slower. The target machine always generates
-code at its highest level: lower ones take as long, except 0, whose code is twice as
-slow. Code is generated for this machine's CPU, its name and features (AVX-512 lets the
-vectorizer turn 64-bit multiplications into vector code, for instance), which is why
-they are part of ``compat_key``. The returned ``Library`` owns llvmlite's resource tracker: the machine code
-stays mapped exactly as long as the ``Library`` lives, so every object holding one of its
-function pointers keeps a reference to it. Nothing is ever disposed explicitly (disposing
-an engine whose code may still run crashes the process).
+takes a third of that time for code 2-3x slower. The target machine always generates code
+at its highest level: lower ones take as long, except 0, whose code is twice as slow. Code
+is generated for this machine's CPU, its name and features (AVX-512 lets the vectorizer
+turn 64-bit multiplications into vector code, for instance), which is why they are part of
+``compat_key``. The returned ``Library`` owns llvmlite's resource tracker: the machine
+code stays mapped exactly as long as the ``Library`` lives, so every object holding one of
+its function pointers keeps a reference to it. Nothing is ever disposed explicitly
+(disposing an engine whose code may still run crashes the process).
 
 ``load_object`` links an object emitted earlier (by another process, or read from the disk
 cache) without lowering or optimizing again; it is only valid where ``compat_key()`` equals
