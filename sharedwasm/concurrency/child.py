@@ -25,6 +25,8 @@ import time
 import traceback
 from typing import Any, Callable
 
+from . import wire
+
 __all__ = ["WorkerScope", "worker_main", "spare_main", "MainModule", "WorkerClosed",
            "pack_error", "engine_setting", "apply_engine"]
 
@@ -89,7 +91,7 @@ class WorkerScope:
     def post_message(self, message: Any) -> None:
         """Send ``message`` to the parent (Modules pickle; shared Memories go by name)."""
         with self._send_lock:
-            self._conn.send(("message", message))
+            wire.send(self._conn, ("message", message))
 
     def receive(self, timeout: float | None = None) -> Any:
         """The next message from the parent; ``TimeoutError`` after ``timeout`` seconds,
@@ -121,7 +123,7 @@ class WorkerScope:
 
     def _send(self, item: tuple) -> None:
         with self._send_lock:
-            self._conn.send(item)
+            wire.send(self._conn, item)
 
 
 def pack_error(exc: BaseException) -> tuple:

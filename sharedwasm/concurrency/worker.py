@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from . import child, spare
+from . import child, spare, wire
 from .context import (end_process, forkserver_running, mp_context, spawn_context,
                       wait_ready)
 
@@ -127,7 +127,7 @@ class Worker:
             raise WorkerError(f"{self.name} is terminated")
         with self._send_lock:
             try:
-                self._conn.send(("message", message))
+                wire.send(self._conn, ("message", message))
             except (BrokenPipeError, ConnectionResetError, EOFError):
                 self._raise_finished()
                 raise WorkerDied(f"{self.name} is gone") from None

@@ -1,0 +1,46 @@
+"""``concurrency.wire``: messages to and from workers pickle plain data with the C pickler
+and fall back to dill for what only dill can carry, and every payload reads back."""
+from __future__ import annotations
+
+import pickle
+import sys
+
+from multiprocess.reduction import ForkingPickler
+
+import sharedwasm as wasm
+from sharedwasm.concurrency import wire
+
+
+def roundtrip(obj):
+    return ForkingPickler.loads(wire.dumps(obj))
+
+
+def test_plain_data_takes_the_c_pickler_and_reads_back():
+    item = ("task", 3, "square", (7, 2.5, b"\x00\x01", [1, {"a": None}]))
+    payload = wire.dumps(item)
+    assert pickle.loads(payload) == item        # a standard pickle, no dill needed
+    assert roundtrip(item) == item
+
+
+def test_lambdas_closures_and_main_objects_go_through_dill(monkeypatch):
+    k = 5
+    fn = roundtrip(lambda x: x + k)
+    assert fn(1) == 6
+
+    def local(x):
+        return x * k
+    assert roundtrip(local)(3) == 15
+    # importable as __main__.Point, so the C pickler would name it; a worker's
+    # __main__ is another module, so it must travel by value as dill sends it
+    point = type("Point", (), {"__module__": "__main__", "__qualname__": "Point"})
+    monkeypatch.setattr(sys.modules["__main__"], "Point", point, raising=False)
+    assert b"__main__" in pickle.dumps(point)
+    assert bytes(wire.dumps(point)) == bytes(ForkingPickler.dumps(point))
+
+
+def test_errors_and_shared_memories_cross():
+    err = roundtrip(ValueError("bad", 3))
+    assert isinstance(err, ValueError) and err.args == ("bad", 3)
+    with wasm.Memory(1, 1, shared=True) as mem:
+        again = roundtrip(mem)
+        assert again.buffer is not None and len(again.buffer) == 65536
