@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from _common import (REALWORLD, Progress, machine_line, median_time,  # noqa: E402
                      goal, optional_module, peer_version, settle, table, write_section)
 import sharedwasm as wasm  # noqa: E402
+from sharedwasm.tiers import engine as sharedwasm_engine  # noqa: E402
 
 SPEEDUP_KERNELS = ("psum", "mandel")
 WORKER_COUNTS = (1, 2)
@@ -53,6 +54,10 @@ STARTUP_RUNS = 7
 PEER_RUNS = 7
 WARMUP = 1          # untimed first run of every kernel series (first touches of the pages)
 INCREMENTS = {"sharedwasm": 100_000, "wasmtime-py": 5_000_000, "Node.js": 5_000_000}
+#: the native engine runs as many increments as the peers, and more runs of its
+#: millisecond kernels than the portable tier's seconds-long ones
+NATIVE_INCREMENTS = 5_000_000
+RUNS = {"native": 7, "python": 3}
 
 INCR_WAT = r"""
 (module
@@ -418,8 +423,12 @@ def measure_sharedwasm(specs: list[dict], runs: int, progress: Progress) -> dict
             out.setdefault("cpu", {}).setdefault(spec["name"], {})[n] = cpu
     out["load"].append(os.getloadavg()[0])
     progress.step("sharedwasm atomic increments")
-    out["increments"] = sharedwasm_increments(INCREMENTS["sharedwasm"], runs)
+    out["increments"] = sharedwasm_increments(sharedwasm_increment_count(), runs)
     return out
+
+
+def sharedwasm_increment_count() -> int:
+    return NATIVE_INCREMENTS if sharedwasm_engine() == "native" else INCREMENTS["sharedwasm"]
 
 
 def measure_wasmtime(wasmtime: Any, specs: list[dict], runs: int, progress: Progress) -> dict:
@@ -439,9 +448,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", choices=("large", "small"), default="large",
                     help="kernel size for sharedwasm (the peers always run 'large')")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=None,
+                    help="sharedwasm's runs (default: 7 on the native engine, 3 on python)")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
     args = ap.parse_args()
+    if args.runs is None:
+        args.runs = RUNS[sharedwasm_engine()]
     if not (REALWORLD / "out" / "psum.wasm").exists():
         print(f"no kernels in {REALWORLD / 'out'}", file=sys.stderr)
         return 1
@@ -488,7 +500,7 @@ def cpu_lines(r: dict) -> list[str]:
     parts = []
     for name in SPEEDUP_KERNELS:
         one, two = r["cpu"][name][1], r["cpu"][name][2]
-        parts.append(f"{name} {one:.2f} s -> {two:.2f} s ({one / two:.2f}x)")
+        parts.append(f"{name} {one * 1e3:.2f} ms -> {two * 1e3:.2f} ms ({one / two:.2f}x)")
     load = ", ".join(f"{x:.2f}" for x in r.get("load", ()))
     return ["sharedwasm, CPU time of the busiest worker per run (1 -> 2 workers): "
             + "; ".join(parts) + ". The wall-clock speed-up reaches this only when both "
@@ -541,7 +553,8 @@ def render(results: dict, versions: dict, runs: int) -> str:
         if label == "sharedwasm" and node_start:
             warm += goal(s["median"] < node_start, "below Node's")
         start_rows.append([label, how, f"{s['first'] * 1e3:.2f}", warm])
-        count = INCREMENTS[label] * 2
+        count = (sharedwasm_increment_count() if label == "sharedwasm"
+                 else INCREMENTS[label]) * 2
         incr_rows.append([label, f"{count:,}", f"{r['increments'] * 1e3:.1f}",
                           f"{count / r['increments'] / 1e6:.2f}"])
     installed = [v for v in versions.values() if v]
@@ -551,7 +564,8 @@ def render(results: dict, versions: dict, runs: int) -> str:
         "",
         f"Written by `bench/bench_threads.py`: {machine_line()}"
         + (f"; {', '.join(installed)}" if installed else "") + ". "
-        "sharedwasm agents are worker processes (portable tier) over one `wasm.Memory(..., "
+        f"sharedwasm agents are worker processes ({sharedwasm_engine()} engine) over one "
+        "`wasm.Memory(..., "
         "shared=True)`; wasmtime-py agents are Python threads, each with its own Store and "
         "instance over one `wasmtime.SharedMemory` (wasm calls release the GIL); Node.js "
         "agents are `worker_threads` over `WebAssembly.Memory({shared: true})`. Times are "

@@ -36,6 +36,18 @@ def test_lambdas_closures_and_main_objects_go_through_dill(monkeypatch):
     monkeypatch.setattr(sys.modules["__main__"], "Point", point, raising=False)
     assert b"__main__" in pickle.dumps(point)
     assert bytes(wire.dumps(point)) == bytes(ForkingPickler.dumps(point))
+    item = [1, point()]
+    assert bytes(wire.dumps(item)) == bytes(ForkingPickler.dumps(item))
+    # the text "__main__" in plain data is only data
+    assert pickle.loads(wire.dumps(("__main__", b"__main__"))) == ("__main__", b"__main__")
+
+
+def test_a_callable_is_unpickled_once_per_distinct_bytes():
+    blob = wire.pack_callable(len)
+    assert wire.load_callable(blob) is wire.load_callable(bytes(blob)) is len
+    k = 3
+    closure = wire.load_callable(wire.pack_callable(lambda x: x * k))
+    assert closure(2) == 6
 
 
 def test_errors_and_shared_memories_cross():

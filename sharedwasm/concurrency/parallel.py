@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any, Callable, Sequence
 
-from . import tasks
+from . import tasks, wire
 from .child import engine_setting
 from .worker import Worker, WorkerDied, WorkerError, remote_error
 
@@ -97,6 +97,8 @@ class WorkerPool:
     def _run(self, fn: Any, items: list, results: list, deadline: float | None,
              timeout: float | None) -> None:
         from multiprocess.connection import wait
+        if not isinstance(fn, str):
+            fn = wire.pack_callable(fn)
         pending = iter(range(len(items)))
         busy: dict[int, int] = {}           # worker position -> task index
         for pos, w in enumerate(self._workers):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from . import wire
 from .child import WorkerScope, apply_engine, pack_error
 
 __all__ = ["task_server", "link_imports", "call_task", "run_standalone"]
@@ -35,9 +36,12 @@ def link_imports(module: Any, memory: Any, imports: Any) -> dict:
     return merged
 
 
-def call_task(instance: Any, fn: str | Callable, args: tuple) -> Any:
+def call_task(instance: Any, fn: str | bytes | Callable, args: tuple) -> Any:
+    """``fn``: an export name, a callable, or a callable ``wire.pack_callable`` pickled."""
     if isinstance(fn, str):
         return instance.exports[fn](*args)
+    if isinstance(fn, bytes):
+        fn = wire.load_callable(fn)
     return fn(instance, *args)
 
 

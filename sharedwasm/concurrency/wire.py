@@ -3,28 +3,44 @@
 ``dumps`` pickles plain data (numbers, strings, tuples, shared memories, exceptions,
 functions of importable modules) with the standard library's C pickler, about ten times
 faster than dill's pure-Python one (a two-worker ``map`` of a small task spent most of its
-dispatch time pickling), and everything else with dill (``multiprocess``'s pickler:
-lambdas, closures, what lives in ``__main__``). Both sides read with ``multiprocess``'s
-unpickler, which reads either. ``multiprocess``'s registered reducers apply to both.
+dispatch time pickling), and falls back to dill (``multiprocess``'s pickler) for the
+rest: lambdas and closures, which the C pickler refuses, and whatever belongs to the
+``__main__`` module, which the C pickler would name while a worker's ``__main__`` is
+another module (dill sends it by value). Both sides read with ``multiprocess``'s
+unpickler, which reads either; ``multiprocess``'s registered reducers apply to both.
+
+A task's callable is pickled once per ``map`` (``pack_callable``), not once per task, and
+a worker unpickles the same bytes only once (``load_callable`` keeps the last few).
 """
 from __future__ import annotations
 
 import copyreg
 import io
 import pickle
+from collections import OrderedDict
 from typing import Any
 
 from multiprocess.reduction import ForkingPickler
 
-__all__ = ["dumps", "send"]
+__all__ = ["dumps", "send", "pack_callable", "load_callable"]
 
-_MAIN_NAMES = (b"__main__", b"__mp_main__")
+_MAIN_NAMES = ("__main__", "__mp_main__")
+
+
+class _NeedsDill(Exception):
+    pass
 
 
 class _CPickler(pickle.Pickler):
     def __init__(self, file: Any):
         super().__init__(file, pickle.HIGHEST_PROTOCOL)
         self.dispatch_table = {**copyreg.dispatch_table, **ForkingPickler._extra_reducers}
+
+    def reducer_override(self, obj: Any) -> Any:
+        """Called for every object but the built-in atoms and containers."""
+        if getattr(obj, "__module__", None) in _MAIN_NAMES:
+            raise _NeedsDill
+        return NotImplemented
 
 
 def dumps(obj: Any) -> bytes:
@@ -34,10 +50,29 @@ def dumps(obj: Any) -> bytes:
         _CPickler(buf).dump(obj)
     except Exception:
         return ForkingPickler.dumps(obj)
-    payload = buf.getvalue()
-    if any(name in payload for name in _MAIN_NAMES):
-        return ForkingPickler.dumps(obj)        # by value, as dill does, not by reference
-    return payload
+    return buf.getvalue()
+
+
+def pack_callable(fn: Any) -> bytes:
+    """``fn`` pickled once for the tasks of one ``map``."""
+    return bytes(dumps(fn))
+
+
+_loaded: OrderedDict[bytes, Any] = OrderedDict()
+_LOADED_SIZE = 16
+
+
+def load_callable(blob: bytes) -> Any:
+    """The callable ``pack_callable`` pickled (unpickled once per distinct bytes)."""
+    fn = _loaded.get(blob)
+    if fn is None:
+        fn = ForkingPickler.loads(blob)
+        _loaded[blob] = fn
+        if len(_loaded) > _LOADED_SIZE:
+            _loaded.popitem(last=False)
+    else:
+        _loaded.move_to_end(blob)
+    return fn
 
 
 def send(conn: Any, obj: Any) -> None:
