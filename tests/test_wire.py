@@ -56,3 +56,21 @@ def test_errors_and_shared_memories_cross():
     with wasm.Memory(1, 1, shared=True) as mem:
         again = roundtrip(mem)
         assert again.buffer is not None and len(again.buffer) == 65536
+
+
+def test_a_function_is_pickled_again_only_when_it_changed():
+    def scaled(x, factor=2):
+        return x * factor
+    first = wire.pack_callable(scaled)
+    assert wire.pack_callable(scaled) is first              # reused
+    scaled.__defaults__ = (3,)
+    again = wire.pack_callable(scaled)
+    assert again is not first and wire.load_callable(again)(2) == 6
+    k = [1]
+
+    def closure(x):
+        return x + k[0]
+    one = wire.pack_callable(closure)
+    k[0] = 5
+    two = wire.pack_callable(closure)                     # closures: pickled every time
+    assert wire.load_callable(two)(1) == 6 and wire.load_callable(one)(1) == 2
