@@ -14,7 +14,6 @@ milliseconds, as long as a whole parallel step of a fast kernel.
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 from . import wire

@@ -1,9 +1,8 @@
 """How messages between a parent and its workers are pickled.
 
 ``dumps`` pickles plain data (numbers, strings, tuples, shared memories, exceptions,
-functions of importable modules) with the standard library's C pickler, about ten times
-faster than dill's pure-Python one (a two-worker ``map`` of a small task spent most of its
-dispatch time pickling), and falls back to dill (``multiprocess``'s pickler) for the
+functions of importable modules) with the standard library's C pickler (1.5 µs for a task
+message against dill's 10 µs), and falls back to dill (``multiprocess``'s pickler) for the
 rest: lambdas and closures, which the C pickler refuses, and whatever belongs to the
 ``__main__`` module, which the C pickler would name while a worker's ``__main__`` is
 another module (dill sends it by value). Both sides read with ``multiprocess``'s
@@ -26,6 +25,7 @@ from multiprocess.reduction import ForkingPickler
 __all__ = ["dumps", "send", "pack_callable", "load_callable"]
 
 _MAIN_NAMES = ("__main__", "__mp_main__")
+_CACHE_SIZE = 16            # callables kept packed (parent) and unpickled (worker)
 
 
 class _NeedsDill(Exception):
@@ -69,7 +69,7 @@ def pack_callable(fn: Any) -> bytes:
             return hit[2]
     blob = bytes(dumps(fn))
     if key is not None:
-        if len(_packed) >= _LOADED_SIZE:
+        if len(_packed) >= _CACHE_SIZE:
             _packed.clear()
         _packed[id(fn)] = (fn, key, blob)
     return blob
@@ -90,7 +90,6 @@ def _same(a: tuple, b: tuple) -> bool:
 
 
 _loaded: OrderedDict[bytes, Any] = OrderedDict()
-_LOADED_SIZE = 16
 
 
 def load_callable(blob: bytes) -> Any:
@@ -99,7 +98,7 @@ def load_callable(blob: bytes) -> Any:
     if fn is None:
         fn = ForkingPickler.loads(blob)
         _loaded[blob] = fn
-        if len(_loaded) > _LOADED_SIZE:
+        if len(_loaded) > _CACHE_SIZE:
             _loaded.popitem(last=False)
     else:
         _loaded.move_to_end(blob)
