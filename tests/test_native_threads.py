@@ -143,6 +143,21 @@ class Stop(BaseException):
     pass
 
 
+def start_catching_stop(call) -> tuple[threading.Thread, list]:
+    """A started thread running ``call``; the list gets "stopped" if it raises ``Stop``."""
+    result: list = []
+
+    def run() -> None:
+        try:
+            call()
+        except Stop:
+            result.append("stopped")
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, result
+
+
 def test_interrupt_stops_the_loop_of_one_thread(exports):
     ready = threading.Event()
     result: list = []
@@ -177,16 +192,7 @@ def test_interrupt_of_all_threads_reaches_a_loop_below_a_host_call():
 
     func = wasm.Function({"parameters": ["i32"], "results": ["i32"]}, inner)
     EXPORTS2 = wasm.Instance(wasm.Module(wasm.wat2wasm(WAT)), {"env": {"host": func}}).exports
-    result: list = []
-
-    def run() -> None:
-        try:
-            EXPORTS2["via_host"](1)
-        except Stop:
-            result.append("stopped")
-
-    t = threading.Thread(target=run)
-    t.start()
+    t, result = start_catching_stop(lambda: EXPORTS2["via_host"](1))
     ready.wait(30)
     t.join(0.2)
     vm.interrupt(Stop())
@@ -198,19 +204,14 @@ def test_interrupt_of_all_threads_reaches_a_loop_below_a_host_call():
 
 def test_interrupt_stops_a_recursion_without_loops(exports):
     """Function prologues poll too: fib(60) would run for years."""
-    result: list = []
     ready = threading.Event()
 
-    def run() -> None:
+    def fib() -> None:
         vm.current()                        # the thread has a state to interrupt
         ready.set()
-        try:
-            exports["fib"](60)
-        except Stop:
-            result.append("stopped")
+        exports["fib"](60)
 
-    t = threading.Thread(target=run)
-    t.start()
+    t, result = start_catching_stop(fib)
     ready.wait(30)
     vm.interrupt(Stop(), t.ident)
     t.join(30)

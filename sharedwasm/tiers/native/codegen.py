@@ -305,20 +305,24 @@ class FunctionLowerer:
         b.store(b.load(field(b, self.mdesc, 0, PTR)), self.base_slot)
         b.store(self.current_size(), self.size_slot)
 
-    def current_size(self) -> ir.Value:
+    def current_pages(self) -> ir.Value:
+        """The memory's page count as its descriptor says now (an i32)."""
         b = self.b
-        pages_ptr = b.inttoptr(b.load(field(b, self.mdesc, 8, I64)), I32.as_pointer())
-        return b.shl(b.zext(b.load(pages_ptr), I64), I64(16))
+        return b.load(b.inttoptr(b.load(field(b, self.mdesc, 8, I64)), I32.as_pointer()))
+
+    def current_size(self, pages=None) -> ir.Value:
+        pages = self.current_pages() if pages is None else pages
+        return self.b.shl(self.b.zext(pages, I64), I64(16))
 
     def effective_address(self, addr, offset: int) -> ir.Value:
         return self.b.add(self.b.zext(addr, I64), I64(offset))
 
-    def refresh_size(self) -> None:
+    def refresh_size(self, pages=None) -> None:
         """After an acquiring operation on a shared memory (atomic load, read-modify-write,
-        fence, ``memory.size``): a grow that happened before it must be seen by the
-        accesses after it."""
+        fence, ``memory.size``, which passes the ``pages`` it read): a grow that happened
+        before it must be seen by the accesses after it."""
         if self.uses_memory and self.mc.shared_memory:
-            self.b.store(self.current_size(), self.size_slot)
+            self.b.store(self.current_size(pages), self.size_slot)
 
     def check_range(self, ea, length, recheck: bool = False) -> None:
         """Trap "out of bounds memory access" unless [ea, ea + length) is inside memory.

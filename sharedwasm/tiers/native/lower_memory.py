@@ -64,10 +64,9 @@ for _name, _info in OPS.items():
 
 
 def _memory_size(fc: L, args: tuple) -> None:
-    b = fc.b
-    pages_ptr = b.inttoptr(b.load(field(b, fc.mdesc, 8, I64)), I32.as_pointer())
-    fc.push(b.load(pages_ptr))
-    fc.refresh_size()
+    pages = fc.current_pages()
+    fc.push(pages)
+    fc.refresh_size(pages)
 
 
 def _memory_grow(fc: L, args: tuple) -> None:
